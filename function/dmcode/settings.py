@@ -1,0 +1,302 @@
+"""Configuration read from the environment once per instance.
+
+Every problem is collected before anything is raised, so one failed deploy shows all of
+them; a message names the variable and the kind of value it wanted, never the value of a
+secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from dmcode.errors import ConfigError
+
+T = TypeVar("T")
+
+REGIONS = ("cn-hangzhou", "ap-southeast-1", "ap-southeast-2", "eu-central-1", "us-east-1")
+NETWORKS = ("public", "vpc")
+STORES = ("redis", "memory")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_RATE_LIMITS = "to:1/60s,to:5/1h,to:20/1d,ip:20/1h,global:1000/1d"
+MAX_ALIAS = 15
+
+_WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RATE_RULE = re.compile(r"^(to|ip|global):([1-9][0-9]*)/([1-9][0-9]*)([smhd])$")
+_ENDPOINT = re.compile(r"^(https?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?/?$")
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$")
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+$")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """One fixed-window budget: at most `count` events per `window` seconds per key."""
+
+    scope: str
+    count: int
+    window: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.scope}:{self.count}/{self.window}s"
+
+
+@dataclass(frozen=True)
+class Settings:
+    account_name: str
+    from_alias: str | None = None
+    access_key_id: str | None = None
+    access_key_secret: str | None = field(default=None, repr=False)
+    region: str = "cn-hangzhou"
+    network: str = "public"
+    endpoint: str | None = None
+    fc_region: str | None = None
+    templates_json: str | None = None
+    templates_file: str | None = None
+    tag_name: str | None = None
+    reply_address: str | None = None
+    timeout_ms: int = 5000
+    send_tokens: tuple[str, ...] = field(default=(), repr=False)
+    send_link_hosts: tuple[str, ...] = ()
+    send_rate_limits: tuple[RateLimit, ...] = ()
+    code_secrets: tuple[str, ...] = field(default=(), repr=False)
+    code_length: int = 6
+    code_ttl_seconds: int = 600
+    code_max_attempts: int = 5
+    cors_allow_origins: tuple[str, ...] = ()
+    rate_limits: tuple[RateLimit, ...] = ()
+    trust_proxy: int = 0
+    redis_url: str | None = field(default=None, repr=False)
+    store: str | None = None
+    default_locale: str = "en"
+    base_path: str = ""
+    log_level: str = "INFO"
+
+    @property
+    def send_enabled(self) -> bool:
+        return bool(self.send_tokens)
+
+    @property
+    def public_flow_enabled(self) -> bool:
+        return bool(self.code_secrets)
+
+    @property
+    def dm_endpoint(self) -> tuple[str, str]:
+        """(protocol, host[:port]) the SDK should call."""
+        if self.endpoint:
+            scheme, _, rest = self.endpoint.partition("://")
+            return scheme, rest.rstrip("/")
+        if self.network == "vpc":
+            return "https", f"dm-vpc.{self.region}.aliyuncs.com"
+        # The SDK's own map; cn-hangzhou has no region in the host name.
+        if self.region == "cn-hangzhou":
+            return "https", "dm.aliyuncs.com"
+        return "https", f"dm.{self.region}.aliyuncs.com"
+
+
+class _Reader:
+    """Reads typed values and collects every problem instead of stopping at the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[tuple[str, str]] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def problem(self, name: str, message: str) -> None:
+        self.problems.append((name, message))
+
+    def text(self, name: str, *, max_len: int | None = None) -> str | None:
+        value = self.raw(name)
+        if value is not None and max_len is not None and len(value) > max_len:
+            self.problem(name, f"must be at most {max_len} characters (got {len(value)})")
+        return value
+
+    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value not in options:
+            self.problem(name, f"must be one of {', '.join(options)}")
+            return default
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            self.problem(name, "must be a whole number")
+            return default
+        if not low <= number <= high:
+            self.problem(name, f"must be between {low} and {high}")
+            return default
+        return number
+
+    def items(
+        self, name: str, check: Callable[[str], bool] | None = None, what: str = "item"
+    ) -> tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return ()
+        parts = tuple(part.strip() for part in value.split(",") if part.strip())
+        bad = [index for index, part in enumerate(parts) if check is not None and not check(part)]
+        if bad:
+            positions = ", ".join(str(index + 1) for index in bad)
+            self.problem(name, f"item {positions} is not a valid {what}")
+        return parts
+
+    def rate_limits(self, name: str, default: str | None) -> tuple[RateLimit, ...]:
+        value = self.raw(name) or default
+        if value is None:
+            return ()
+        rules = []
+        for index, part in enumerate(p.strip() for p in value.split(",")):
+            match = _RATE_RULE.match(part)
+            if match is None:
+                self.problem(
+                    name,
+                    f"rule {index + 1} must look like scope:count/window "
+                    "(scope to, ip or global; window Ns, Nm, Nh or Nd)",
+                )
+                continue
+            scope, count, amount, unit = match.groups()
+            rules.append(RateLimit(scope, int(count), int(amount) * _WINDOW_UNITS[unit]))
+        return tuple(rules)
+
+
+def _valid_token(token: str) -> bool:
+    # Tokens travel in an Authorization header: printable ASCII without spaces, and long
+    # enough that guessing is out of the question.
+    return len(token) >= 16 and all(33 <= ord(c) < 127 for c in token)
+
+
+def load(env: Mapping[str, str]) -> Settings:
+    """Builds Settings from `env`, or raises ConfigError listing every problem."""
+    r = _Reader(env)
+
+    account_name = r.text("DM_ACCOUNT_NAME")
+    if account_name is None:
+        r.problem("DM_ACCOUNT_NAME", "is required: the sender address registered in DirectMail")
+    elif "@" not in account_name or any(c.isspace() for c in account_name):
+        r.problem("DM_ACCOUNT_NAME", "must be an email address")
+
+    key_id = r.raw("DM_ACCESS_KEY_ID")
+    key_secret = r.raw("DM_ACCESS_KEY_SECRET")
+    if (key_id is None) != (key_secret is None):
+        missing = "DM_ACCESS_KEY_SECRET" if key_secret is None else "DM_ACCESS_KEY_ID"
+        r.problem(missing, "must be set together with its pair, or neither (role credentials)")
+
+    region = r.choice("DM_REGION", REGIONS, "cn-hangzhou")
+    network = r.choice("DM_NETWORK", NETWORKS, "public")
+    fc_region = r.raw("FC_REGION")
+    endpoint = r.raw("DM_ENDPOINT")
+    if endpoint is not None and not _ENDPOINT.match(endpoint):
+        r.problem("DM_ENDPOINT", "must be a URL with scheme and host, like https://host[:port]")
+    if network == "vpc" and endpoint is None and fc_region is not None and fc_region != region:
+        r.problem(
+            "DM_NETWORK",
+            f"vpc needs the function in the DirectMail region ({region}), not {fc_region}; "
+            "set DM_REGION to the function's region or use public",
+        )
+
+    templates_json = r.raw("DM_TEMPLATES")
+    templates_file = r.raw("DM_TEMPLATES_FILE")
+    if templates_json is not None and templates_file is not None:
+        r.problem("DM_TEMPLATES_FILE", "cannot be set together with DM_TEMPLATES: choose one")
+
+    send_rate_limits = r.rate_limits("SEND_RATE_LIMITS", None)
+    rate_limits = r.rate_limits("RATE_LIMITS", DEFAULT_RATE_LIMITS)
+
+    code_secrets = r.items("CODE_SECRETS", lambda s: len(s) >= 32, "key (32 characters or more)")
+    store = r.raw("STORE")
+    if store is not None and store not in STORES:
+        r.problem("STORE", f"must be one of {', '.join(STORES)}")
+    redis_url = r.raw("REDIS_URL")
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        r.problem("REDIS_URL", "must start with redis://, rediss:// or unix://")
+    if code_secrets and redis_url is None and store != "memory":
+        r.problem(
+            "REDIS_URL",
+            "is required by the public flow (CODE_SECRETS): FC runs one request per "
+            "instance, so limits need a shared store; set STORE=memory only for one instance",
+        )
+
+    default_locale = r.raw("DEFAULT_LOCALE") or "en"
+    if not _LOCALE.match(default_locale):
+        r.problem("DEFAULT_LOCALE", "must be a language tag such as en or zh-CN")
+
+    base_path = (r.raw("BASE_PATH") or "").rstrip("/")
+    if base_path and (not base_path.startswith("/") or "?" in base_path or "#" in base_path):
+        r.problem("BASE_PATH", "must be a path starting with /")
+
+    settings = Settings(
+        account_name=account_name or "",
+        from_alias=r.text("DM_FROM_ALIAS", max_len=MAX_ALIAS),
+        access_key_id=key_id,
+        access_key_secret=key_secret,
+        region=region,
+        network=network,
+        endpoint=endpoint,
+        fc_region=fc_region,
+        templates_json=templates_json,
+        templates_file=templates_file,
+        tag_name=r.text("DM_TAG_NAME", max_len=128),
+        reply_address=r.text("DM_REPLY_ADDRESS"),
+        timeout_ms=r.integer("DM_TIMEOUT_MS", 5000, 100, 120_000),
+        send_tokens=r.items("SEND_TOKENS", _valid_token, "token (16+ printable characters)"),
+        send_link_hosts=r.items(
+            "SEND_LINK_HOSTS", lambda h: bool(_HOST.match(h)), "host name"
+        ),
+        send_rate_limits=send_rate_limits,
+        code_secrets=code_secrets,
+        code_length=r.integer("CODE_LENGTH", 6, 4, 10),
+        code_ttl_seconds=r.integer("CODE_TTL_SECONDS", 600, 60, 86_400),
+        code_max_attempts=r.integer("CODE_MAX_ATTEMPTS", 5, 1, 100),
+        cors_allow_origins=r.items(
+            "CORS_ALLOW_ORIGINS", lambda o: bool(_ORIGIN.match(o)), "origin (scheme://host[:port])"
+        ),
+        rate_limits=rate_limits,
+        trust_proxy=r.integer("TRUST_PROXY", 0, 0, 10),
+        redis_url=redis_url,
+        store=store,
+        default_locale=default_locale,
+        base_path=base_path,
+        log_level=r.choice("LOG_LEVEL", LOG_LEVELS, "INFO"),
+    )
+    if r.problems:
+        raise ConfigError(r.problems)
+    return settings
+
+
+class _Recorder(dict[str, str]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> str | None:  # type: ignore[override]
+        self.names.add(key)
+        return None
+
+
+def variable_names() -> frozenset[str]:
+    """Every variable `load` reads, found by watching it read an empty environment.
+
+    Deploy checks compare this with template.yml, so the list can never drift from the
+    code that reads it.
+    """
+    recorder = _Recorder()
+    try:
+        load(recorder)
+    except ConfigError:
+        pass
+    return frozenset(recorder.names)

@@ -1,0 +1,7 @@
+"""Shared fixtures live in tests/fixtures/, one module per part of the stack."""
+
+pytest_plugins = [
+    "tests.fixtures.emulator",
+    "tests.fixtures.browser",
+    "tests.fixtures.runtime",
+]

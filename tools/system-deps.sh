@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Makes sure the system programs the tests drive are present: Debian's chromium (browser
+# tests) and redis-server (the shared store). Installs them when running as root on
+# Debian; otherwise stops with the exact command. A missing one is never a silent skip.
+set -euo pipefail
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v node >/dev/null || need+=(nodejs npm)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing ${need[*]} (Debian packages the tests use)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "The tests need: ${need[*]}. Install them with:" >&2
+  echo "  sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
