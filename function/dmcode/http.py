@@ -29,8 +29,8 @@ class Response:
     body: bytes = b""
 
     @classmethod
-    def json(
-        cls, status: int, payload: Any, headers: dict[str, str] | None = None
-    ) -> Response:
+    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        return cls(status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, body)
+        return cls(
+            status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, body
+        )

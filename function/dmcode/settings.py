@@ -7,6 +7,7 @@ secret.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,9 @@ _WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE_RULE = re.compile(r"^(to|ip|global):([1-9][0-9]*)/([1-9][0-9]*)([smhd])$")
 _ENDPOINT = re.compile(r"^(https?)://([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\])(:[0-9]{1,5})?/?$")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$")
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$"
+)
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+$")
 
 
@@ -254,9 +257,7 @@ def load(env: Mapping[str, str]) -> Settings:
         reply_address=r.text("DM_REPLY_ADDRESS"),
         timeout_ms=r.integer("DM_TIMEOUT_MS", 5000, 100, 120_000),
         send_tokens=r.items("SEND_TOKENS", _valid_token, "token (16+ printable characters)"),
-        send_link_hosts=r.items(
-            "SEND_LINK_HOSTS", lambda h: bool(_HOST.match(h)), "host name"
-        ),
+        send_link_hosts=r.items("SEND_LINK_HOSTS", lambda h: bool(_HOST.match(h)), "host name"),
         send_rate_limits=send_rate_limits,
         code_secrets=code_secrets,
         code_length=r.integer("CODE_LENGTH", 6, 4, 10),
@@ -295,8 +296,6 @@ def variable_names() -> frozenset[str]:
     code that reads it.
     """
     recorder = _Recorder()
-    try:
+    with contextlib.suppress(ConfigError):
         load(recorder)
-    except ConfigError:
-        pass
     return frozenset(recorder.names)

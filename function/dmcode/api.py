@@ -1,0 +1,385 @@
+"""Routing, validation, CORS, auth and error mapping over plain requests and responses.
+
+Nothing here knows FC: `index.py` turns FC's event into a `Request` and the `Response`
+back into FC's shape.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from dmcode import __version__, logs
+from dmcode.addresses import mask, normalise
+from dmcode.app import App
+from dmcode.errors import ApiError, ConfigError
+from dmcode.http import Request, Response
+from dmcode.mailer import Credentials, CredentialsMissing, SendResult, choose_credentials
+from dmcode.templates import TYPES
+
+MAX_BODY = 16 * 1024
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,4}$")
+_CORS_MAX_AGE = "600"
+
+
+@dataclass
+class _Trace:
+    """What the request's single log line reports; filled in as the request goes."""
+
+    route: str = "-"
+    type: str | None = None
+    to: str | None = None
+    dm_request_id: str | None = None
+    attempts: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Request, dict[str, Any], "Credentials | None", _Trace], Response]
+
+
+class Api:
+    def __init__(self, app: App | None, config_error: ConfigError | None = None) -> None:
+        self.app = app
+        self.config_error = config_error
+        self.base_path = app.settings.base_path if app else ""
+        self.origins = frozenset(app.settings.cors_allow_origins) if app else frozenset()
+
+    # -- entry points ------------------------------------------------------------
+
+    def handle(self, request: Request, credentials: Credentials | None) -> Response:
+        """Answers one HTTP request; never raises."""
+        started = time.perf_counter()
+        trace = _Trace()
+        try:
+            response = self._route(request, credentials, trace)
+        except ApiError as error:
+            response = Response.json(error.status, error.body(request.request_id), error.headers)
+            trace.extra["error"] = error.code
+            trace.extra.update(_dm_fields(error))
+        except Exception:
+            response = self._internal_error(request.request_id, trace)
+        self._decorate(request, response)
+        self._log(request.request_id, trace, response.status, started, request.method)
+        return response
+
+    def invoke(
+        self, body: bytes, request_id: str, credentials: Credentials | None
+    ) -> dict[str, Any]:
+        """A direct (non-HTTP) invocation: FC's API already authenticated the caller with
+        RAM, so this is a trusted send; returns the object `/send` would answer."""
+        started = time.perf_counter()
+        trace = _Trace(route="invoke")
+        status = 200
+        try:
+            app = self._require_app()
+            result = self._send(app, _parse_json(body), credentials, trace, request_id)
+        except ApiError as error:
+            status, result = error.status, error.body(request_id)
+            trace.extra["error"] = error.code
+            trace.extra.update(_dm_fields(error))
+        except Exception:
+            status, result = 500, _internal_body(request_id)
+            trace.extra["error"] = "internal_error"
+            logs.unexpected(request_id)
+        self._log(request_id, trace, status, started, "INVOKE")
+        return result
+
+    # -- routing -----------------------------------------------------------------
+
+    def _route(self, request: Request, credentials: Credentials | None, trace: _Trace) -> Response:
+        path = self._strip_base(request.path)
+        origin = request.header("origin")
+        if origin is not None and origin not in self.origins:
+            trace.route = path
+            raise ApiError(
+                403, "origin_not_allowed", "This origin is not allowed to call the function."
+            )
+        if request.method == "OPTIONS":
+            trace.route = "preflight"
+            return Response(204, self._preflight_headers())
+        routes = self._routes()
+        methods = routes.get(path)
+        if methods is None:
+            trace.route = "unknown"
+            raise ApiError(404, "not_found", "No such endpoint.")
+        trace.route = path
+        handler = methods.get(request.method)
+        if handler is None:
+            allowed = ", ".join(sorted(methods))
+            raise ApiError(
+                405,
+                "method_not_allowed",
+                f"Use {allowed} on this endpoint.",
+                headers={"Allow": allowed},
+            )
+        body = _read_body(request) if request.method == "POST" else {}
+        return handler(request, body, credentials, trace)
+
+    def _routes(self) -> dict[str, dict[str, Handler]]:
+        return {
+            "/health": {"GET": self._health},
+            "/send": {"POST": self._send_route},
+            "/": {"POST": self._send_route},
+        }
+
+    def _strip_base(self, path: str) -> str:
+        if not self.base_path:
+            return path or "/"
+        if path == self.base_path:
+            return "/"
+        if path.startswith(self.base_path + "/"):
+            return path[len(self.base_path) :]
+        return "\0outside"
+
+    # -- routes ------------------------------------------------------------------
+
+    def _health(
+        self, request: Request, body: dict[str, Any], credentials: Credentials | None, trace: _Trace
+    ) -> Response:
+        if self.app is None:
+            error = self._config_api_error()
+            return Response.json(503, error.body(request.request_id))
+        s = self.app.settings
+        return Response.json(
+            200,
+            {
+                "status": "ok",
+                "version": __version__,
+                "region": s.region,
+                "types": list(self.app.templates.types),
+                "send": s.send_enabled,
+                "verifications": s.public_flow_enabled,
+            },
+        )
+
+    def _send_route(
+        self, request: Request, body: dict[str, Any], credentials: Credentials | None, trace: _Trace
+    ) -> Response:
+        app = self._require_app()
+        if not app.settings.send_enabled:
+            raise ApiError(
+                404, "not_enabled", "Sending is not enabled: set SEND_TOKENS to enable /send."
+            )
+        self._authorize(request, app.settings.send_tokens)
+        return Response.json(200, self._send(app, body, credentials, trace, request.request_id))
+
+    # -- the work ----------------------------------------------------------------
+
+    def _send(
+        self,
+        app: App,
+        body: Any,
+        credentials: Credentials | None,
+        trace: _Trace,
+        request_id: str,
+    ) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_request", "The body must be a JSON object.")
+        usage_type = _string(body, "type")
+        trace.type = usage_type if usage_type in TYPES else "Generic"
+        to = normalise(body.get("to"), "to")
+        trace.to = mask(to)
+        payload = body.get("payload")
+        if not isinstance(payload, dict):
+            raise ApiError(400, "invalid_request", "payload must be an object.", field="payload")
+        if body.get("ip") is not None and not isinstance(body.get("ip"), str):
+            raise ApiError(400, "invalid_request", "ip must be a string.", field="ip")
+        locale = _locale(payload.get("locale"), "payload.locale")
+        if usage_type == "OrganizationInvitation":
+            _check_link(payload, app.settings.send_link_hosts)
+        else:
+            _check_code(payload)
+            if payload.get("link") is not None:
+                _check_link(payload, app.settings.send_link_hosts)
+        result = self._deliver(app, to, usage_type, locale, payload, credentials, trace)
+        return {
+            "ok": True,
+            "requestId": request_id,
+            "envId": result.env_id,
+            "dmRequestId": result.request_id,
+        }
+
+    def _deliver(
+        self,
+        app: App,
+        to: str,
+        usage_type: str,
+        locale: str | None,
+        payload: Mapping[str, object],
+        credentials: Credentials | None,
+        trace: _Trace,
+    ) -> SendResult:
+        rendered = app.templates.render(usage_type, locale, payload)
+        try:
+            chosen = choose_credentials(app.settings, credentials)
+        except CredentialsMissing:
+            raise ApiError(
+                500,
+                "config_error",
+                "No credentials: set DM_ACCESS_KEY_ID and DM_ACCESS_KEY_SECRET, "
+                "or give the function a role.",
+                extra={"variables": ["DM_ACCESS_KEY_ID", "DM_ACCESS_KEY_SECRET"]},
+            ) from None
+        result = app.mailer.send(to, rendered, chosen)
+        trace.dm_request_id = result.request_id
+        trace.attempts = result.attempts
+        return result
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _require_app(self) -> App:
+        if self.app is None:
+            raise self._config_api_error()
+        return self.app
+
+    def _config_api_error(self) -> ApiError:
+        error = self.config_error or ConfigError([("-", "the function failed to start")])
+        return error.api_error()
+
+    @staticmethod
+    def _authorize(request: Request, tokens: tuple[str, ...]) -> None:
+        header = request.header("authorization") or ""
+        scheme, _, presented = header.partition(" ")
+        presented = presented.strip()
+        # Compare against every token, whatever matches first, so timing says nothing
+        # about which token or how much of it was right.
+        matched = False
+        for token in tokens:
+            matched |= hmac.compare_digest(presented.encode(), token.encode())
+        if scheme.lower() != "bearer" or not presented or not matched:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "A valid bearer token is required: Authorization: Bearer <token>.",
+                headers={"WWW-Authenticate": 'Bearer realm="send"'},
+            )
+
+    def _preflight_headers(self) -> dict[str, str]:
+        return {
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type, Authorization",
+            "Access-Control-Max-Age": _CORS_MAX_AGE,
+        }
+
+    def _decorate(self, request: Request, response: Response) -> None:
+        response.headers["X-Request-Id"] = request.request_id
+        origin = request.header("origin")
+        if self.origins:
+            response.headers["Vary"] = "Origin"
+        if origin is not None and origin in self.origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
+
+    def _internal_error(self, request_id: str, trace: _Trace) -> Response:
+        trace.extra["error"] = "internal_error"
+        logs.unexpected(request_id)
+        return Response.json(500, _internal_body(request_id))
+
+    @staticmethod
+    def _log(request_id: str, trace: _Trace, status: int, started: float, method: str) -> None:
+        logs.event(
+            "request",
+            requestId=request_id,
+            method=method,
+            route=trace.route,
+            status=status,
+            type=trace.type,
+            to=trace.to,
+            dmRequestId=trace.dm_request_id,
+            attempts=trace.attempts,
+            latencyMs=round((time.perf_counter() - started) * 1000, 1),
+            **trace.extra,
+        )
+
+
+def _internal_body(request_id: str) -> dict[str, Any]:
+    return ApiError(500, "internal_error", "Something went wrong; the request id says where.").body(
+        request_id
+    )
+
+
+def _dm_fields(error: ApiError) -> dict[str, Any]:
+    return {key: error.extra[key] for key in ("dmCode", "dmRequestId") if error.extra.get(key)}
+
+
+def _read_body(request: Request) -> Any:
+    if len(request.body) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"The body must be at most {MAX_BODY} bytes.")
+    content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(
+            415, "unsupported_media_type", "Send the body as Content-Type: application/json."
+        )
+    return _parse_json(request.body)
+
+
+def _parse_json(raw: bytes) -> Any:
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"The body must be at most {MAX_BODY} bytes.")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "The body is not valid UTF-8 JSON.") from None
+
+
+def _string(body: Mapping[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, "invalid_request", f"{name} must be a non-empty string.", field=name)
+    return value
+
+
+def _locale(value: object, field_name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _LOCALE.match(value):
+        raise ApiError(
+            400,
+            "invalid_request",
+            "locale must be a language tag such as en or zh-CN.",
+            field=field_name,
+        )
+    return value
+
+
+def _check_code(payload: Mapping[str, Any]) -> None:
+    code = payload.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = str(code)
+    if not isinstance(code, str) or not code.strip():
+        raise ApiError(
+            400, "invalid_request", "payload.code is required for this type.", field="payload.code"
+        )
+    if len(code) > 64 or any(c in code for c in "\r\n"):
+        raise ApiError(
+            400, "invalid_request", "payload.code must be one short line.", field="payload.code"
+        )
+
+
+def _check_link(payload: Mapping[str, Any], hosts: tuple[str, ...]) -> None:
+    link = payload.get("link")
+    if not isinstance(link, str) or not link:
+        raise ApiError(400, "invalid_request", "payload.link must be a URL.", field="payload.link")
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ApiError(
+            400, "invalid_request", "payload.link must be an http(s) URL.", field="payload.link"
+        )
+    if hosts and (
+        parts.scheme != "https" or parts.hostname.lower() not in {h.lower() for h in hosts}
+    ):
+        raise ApiError(
+            400,
+            "invalid_request",
+            "payload.link must be https on a host listed in SEND_LINK_HOSTS.",
+            field="payload.link",
+        )

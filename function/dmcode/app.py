@@ -1,0 +1,47 @@
+"""Builds everything an instance needs, once, from the environment.
+
+A misconfigured function still starts: it answers every request with `config_error`
+naming the variables, instead of crashing in a loop where only FC's logs would tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dmcode import settings as settings_module
+from dmcode import templates
+from dmcode.errors import ConfigError
+from dmcode.mailer import Mailer
+from dmcode.settings import Settings
+
+
+@dataclass(frozen=True)
+class App:
+    settings: Settings
+    templates: templates.TemplateSet
+    mailer: Mailer
+
+
+def build(environ: Mapping[str, str], code_dir: Path) -> App:
+    """The instance's parts, or ConfigError with every problem found."""
+    problems: list[tuple[str, str]] = []
+    try:
+        settings = settings_module.load(environ)
+    except ConfigError as error:
+        problems.extend(error.problems)
+        # Templates are still checked so that one deploy shows every problem.
+        settings = Settings(
+            account_name="",
+            templates_json=environ.get("DM_TEMPLATES") or None,
+            templates_file=environ.get("DM_TEMPLATES_FILE") or None,
+            default_locale=environ.get("DEFAULT_LOCALE") or "en",
+        )
+    try:
+        template_set = templates.load(settings, code_dir)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    if problems:
+        raise ConfigError(problems)
+    return App(settings, template_set, Mailer(settings))

@@ -1,0 +1,215 @@
+"""Sends one rendered email through DirectMail's SingleSendMail with the official SDK.
+
+The SDK's own retry is left off: it cannot tell a request DM never saw from one it may
+have acted on, and DM has no idempotency key, so a blind retry can send a code twice.
+This module retries only what cannot have sent mail, inside one time budget.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+import urllib3.exceptions
+from alibabacloud_dm20151123.client import Client
+from alibabacloud_dm20151123.models import SingleSendMailRequest
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+from alibabacloud_tea_openapi.utils_models import Config
+from darabonba.exceptions import RetryError, UnretryableException
+from darabonba.runtime import RuntimeOptions
+
+from dmcode.errors import ApiError, retry_after
+from dmcode.settings import Settings
+from dmcode.templates import Rendered
+
+# Codes DM answers when it did not act on the request and asks to come back later.
+_RETRYABLE_CODES = ("ServiceUnavailable", "InternalError")
+# DM refuses for quota or sending frequency with these; waiting, not retrying, helps.
+_QUOTA_CODES = ("InvalidSendMail.Spam",)
+_QUOTA_RETRY_AFTER = 600
+# Below this much budget another attempt cannot finish; answer instead.
+_MIN_ATTEMPT_MS = 50
+_BACKOFF_BASE_MS = 100
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    access_key_secret: str
+    security_token: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    request_id: str
+    env_id: str
+    attempts: int
+
+
+class CredentialsMissing(Exception):
+    """Neither an AccessKey pair nor role credentials are available."""
+
+
+def choose_credentials(settings: Settings, role: Credentials | None) -> Credentials:
+    """An explicit AccessKey pair wins over the function role's STS credentials."""
+    if settings.access_key_id and settings.access_key_secret:
+        return Credentials(settings.access_key_id, settings.access_key_secret)
+    if role is None:
+        raise CredentialsMissing
+    return role
+
+
+def _sent_nothing(error: BaseException | None) -> bool:
+    """True when a connection failed before any byte of the request could reach DM."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(error, requests.exceptions.ConnectionError) and error.args:
+        reason = error.args[0]
+        if isinstance(reason, urllib3.exceptions.MaxRetryError):
+            reason = reason.reason
+        return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """An attempt DM did not act on; `final` is the answer if no time is left."""
+
+    final: ApiError
+    wait_s: float = 0.0
+
+
+class Mailer:
+    """One SDK client per instance, rebuilt only when the credentials change."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._client: Client | None = None
+        self._client_credentials: Credentials | None = None
+
+    def client(self, credentials: Credentials) -> Client:
+        if self._client is None or credentials != self._client_credentials:
+            protocol, host = self.settings.dm_endpoint
+            self._client = Client(
+                Config(
+                    access_key_id=credentials.access_key_id,
+                    access_key_secret=credentials.access_key_secret,
+                    security_token=credentials.security_token,
+                    endpoint=host,
+                    protocol=protocol,
+                    region_id=self.settings.region,
+                )
+            )
+            self._client_credentials = credentials
+        return self._client
+
+    def request(self, to: str, rendered: Rendered) -> SingleSendMailRequest:
+        s = self.settings
+        return SingleSendMailRequest(
+            account_name=s.account_name,
+            address_type=1,
+            reply_to_address=False,
+            to_address=to,
+            subject=rendered.subject,
+            html_body=rendered.html,
+            text_body=rendered.text,
+            from_alias=s.from_alias,
+            tag_name=s.tag_name,
+            reply_address=s.reply_address,
+        )
+
+    def send(self, to: str, rendered: Rendered, credentials: Credentials) -> SendResult:
+        """Sends once, retrying only what DM cannot have acted on; raises ApiError."""
+        client = self.client(credentials)
+        request = self.request(to, rendered)
+        deadline = self._clock() + self.settings.timeout_ms / 1000
+        attempt = 0
+        while True:
+            attempt += 1
+            left_ms = int((deadline - self._clock()) * 1000)
+            runtime = RuntimeOptions(connect_timeout=left_ms, read_timeout=left_ms)
+            try:
+                response = client.single_send_mail_with_options(request, runtime)
+            except AlibabaCloudException as error:
+                retry = self._from_dm(error)
+            except UnretryableException as error:
+                retry = self._from_transport(error)
+            else:
+                body = response.body
+                return SendResult(str(body.request_id or ""), str(body.env_id or ""), attempt)
+            wait_s = max(retry.wait_s, self._backoff(attempt))
+            if (deadline - self._clock() - wait_s) * 1000 < _MIN_ATTEMPT_MS:
+                raise retry.final
+            self._sleep(wait_s)
+
+    @staticmethod
+    def _backoff(attempt: int) -> float:
+        # Full jitter: spreads instances that were throttled together.
+        return random.uniform(0, _BACKOFF_BASE_MS * 2 ** (attempt - 1)) / 1000  # noqa: S311
+
+    @staticmethod
+    def _from_dm(error: AlibabaCloudException) -> _Retry:
+        code = str(error.code or "")
+        request_id = _request_id(error)
+        extra = {"dmCode": code, "dmRequestId": request_id}
+        if code.startswith("Throttling"):
+            wait = float(getattr(error, "retry_after", None) or 0) / 1000
+            return _Retry(
+                ApiError(
+                    429,
+                    "upstream_throttled",
+                    "DirectMail is throttling requests; try again shortly.",
+                    extra=extra,
+                    headers=retry_after(max(wait, 1)),
+                ),
+                wait,
+            )
+        if code in _RETRYABLE_CODES or code.startswith("InternalError"):
+            return _Retry(
+                ApiError(502, "upstream_error", f"DirectMail failed: {code}.", extra=extra)
+            )
+        if code.startswith("InvalidToAddress"):
+            raise ApiError(
+                400,
+                "recipient_rejected",
+                "DirectMail refused the recipient address.",
+                field="to",
+                extra=extra,
+            )
+        if code in _QUOTA_CODES or "quota" in code.lower():
+            raise ApiError(
+                503,
+                "quota_exhausted",
+                "DirectMail refused to send for quota or sending frequency.",
+                extra=extra,
+                headers=retry_after(_QUOTA_RETRY_AFTER),
+            )
+        raise ApiError(502, "upstream_error", f"DirectMail rejected the call: {code}.", extra=extra)
+
+    @staticmethod
+    def _from_transport(error: UnretryableException) -> _Retry:
+        inner = getattr(error, "inner_exception", None)
+        if inner is not None and _sent_nothing(inner.__context__):
+            return _Retry(ApiError(502, "upstream_error", "DirectMail could not be reached."))
+        if isinstance(inner, RetryError):
+            # The request may have reached DM: retrying could send the code twice.
+            raise ApiError(504, "upstream_timeout", "DirectMail did not answer in time.")
+        raise ApiError(
+            502, "upstream_error", "DirectMail answered with something that is not its API."
+        )
+
+
+def _request_id(error: AlibabaCloudException) -> str:
+    value = getattr(error, "request_id", None)
+    return "" if value in (None, "None") else str(value)

@@ -1,0 +1,196 @@
+"""Function Compute entry points, and nothing else.
+
+- `initialize(context)`: FC 3.0's instance initializer; builds everything once.
+- `handler(event, context)`: FC 3.0. An HTTP trigger's event carries `requestContext`;
+  any other event is a direct invocation through FC's API (already authenticated with
+  RAM), treated as a trusted send whose JSON is returned as a string.
+- `wsgi_handler(environ, start_response)`: FC 2.0's HTTP functions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from dmcode import logs
+from dmcode.api import MAX_BODY, Api
+from dmcode.app import build
+from dmcode.errors import ApiError, ConfigError
+from dmcode.http import Request, Response
+from dmcode.mailer import Credentials
+
+CODE_DIR = Path(__file__).resolve().parent
+
+_api: Api | None = None
+
+
+def initialize(context: Any) -> None:
+    global _api
+    logs.setup(os.environ.get("LOG_LEVEL", "INFO").upper())
+    try:
+        _api = Api(build(os.environ, CODE_DIR))
+    except ConfigError as error:
+        # Logged once per instance; every request then answers config_error.
+        logs.event("config_error", logging.ERROR, variables=error.variables, problems=error.summary)
+        _api = Api(None, error)
+
+
+def _instance(context: Any) -> Api:
+    # FC calls initialize first when the initializer is configured; when it is not,
+    # the first request does the same work.
+    if _api is None:
+        initialize(context)
+    assert _api is not None
+    return _api
+
+
+def handler(event: bytes | str, context: Any) -> dict[str, Any] | str:
+    request_id = _request_id(context)
+    try:
+        return _handle(event, context, request_id)
+    except Exception:
+        # Api.handle never raises; this guards the adapter itself against odd events.
+        logs.unexpected(request_id)
+        body = ApiError(500, "internal_error", "Something went wrong.").body(request_id)
+        return _fc_response(Response.json(500, body, {"X-Request-Id": request_id}))
+
+
+def _handle(event: bytes | str, context: Any, request_id: str) -> dict[str, Any] | str:
+    api = _instance(context)
+    raw = event.encode("utf-8") if isinstance(event, str) else bytes(event)
+    http_event = _http_event(raw)
+    if http_event is None:
+        return json.dumps(
+            api.invoke(raw, request_id, role_credentials(context)),
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+    try:
+        request = _request_from_event(http_event, request_id)
+    except ApiError as error:
+        response = Response.json(error.status, error.body(request_id), {"X-Request-Id": request_id})
+    else:
+        response = api.handle(request, role_credentials(context))
+    return _fc_response(response)
+
+
+def _fc_response(response: Response) -> dict[str, Any]:
+    return {
+        "statusCode": response.status,
+        "headers": response.headers,
+        "body": response.body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
+def wsgi_handler(
+    environ: dict[str, Any], start_response: Callable[[str, list[tuple[str, str]]], Any]
+) -> Iterable[bytes]:
+    context = environ.get("fc.context")
+    api = _instance(context)
+    request_id = _request_id(context)
+    try:
+        length = min(int(environ.get("CONTENT_LENGTH") or 0), MAX_BODY + 1)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = str(environ[key])
+    request = Request(
+        method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
+        path=str(environ.get("PATH_INFO") or "/"),
+        headers=headers,
+        body=body,
+        request_id=request_id,
+        source_ip=str(environ.get("REMOTE_ADDR", "")),
+    )
+    response = api.handle(request, role_credentials(context))
+    start_response(
+        f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers.items())
+    )
+    return [response.body]
+
+
+def role_credentials(context: Any) -> Credentials | None:
+    """The function role's STS credentials: FC passes them on the context and in the
+    environment; both rotate, so they are read on every request."""
+    creds = getattr(context, "credentials", None)
+    key_id = getattr(creds, "access_key_id", None) or getattr(creds, "accessKeyId", None)
+    secret = getattr(creds, "access_key_secret", None) or getattr(creds, "accessKeySecret", None)
+    token = getattr(creds, "security_token", None) or getattr(creds, "securityToken", None)
+    if key_id and secret:
+        return Credentials(key_id, secret, token or None)
+    key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
+    secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+    if key_id and secret:
+        return Credentials(key_id, secret, os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None)
+    return None
+
+
+def _request_id(context: Any) -> str:
+    value = getattr(context, "request_id", None)
+    return value if isinstance(value, str) and value else str(uuid.uuid4())
+
+
+def _http_event(raw: bytes) -> dict[str, Any] | None:
+    """FC 3.0's HTTP trigger event, or None for a direct invocation."""
+    if not raw.lstrip().startswith(b"{") or b'"requestContext"' not in raw:
+        return None
+    try:
+        event = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(event, dict) and isinstance(event.get("requestContext"), dict):
+        return event
+    return None
+
+
+def _request_from_event(event: dict[str, Any], request_id: str) -> Request:
+    http = _object(event["requestContext"].get("http"))
+    raw_headers = _object(event.get("headers"))
+    headers = {str(k).lower(): _header_value(v) for k, v in raw_headers.items()}
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        raise ApiError(400, "invalid_request", "The event body is not a string.")
+    if event.get("isBase64Encoded") is True:
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "invalid_request", "The body is not valid base64.") from None
+    else:
+        data = body.encode("utf-8", "surrogatepass")
+    path = event.get("rawPath") or http.get("path") or "/"
+    query = event.get("queryParameters")
+    return Request(
+        method=str(http.get("method") or "GET").upper(),
+        path=str(path),
+        headers=headers,
+        body=data,
+        request_id=request_id,
+        source_ip=str(http.get("sourceIp") or ""),
+        query={str(k): str(v) for k, v in query.items()} if isinstance(query, dict) else {},
+    )
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _header_value(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
