@@ -1,0 +1,407 @@
+"""Email templates: load and validate them, pick one for a type and locale, render it.
+
+Templates come from `DM_TEMPLATES` (a JSON array), `DM_TEMPLATES_FILE` (a JSON file in
+the code directory) or the built-in set. They are checked once when the instance starts,
+and every problem is reported together, so one failed deploy shows them all. Each
+template is parsed at load, so a render is only substitution.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from dmcode import render
+from dmcode.errors import ConfigError
+from dmcode.settings import Settings
+
+TYPES: tuple[str, ...] = (
+    "SignIn",
+    "Register",
+    "ForgotPassword",
+    "Generic",
+    "OrganizationInvitation",
+    "UserPermissionValidation",
+    "BindNewIdentifier",
+    "MfaVerification",
+    "BindMfa",
+)
+CODE_TYPES: tuple[str, ...] = tuple(t for t in TYPES if t != "OrganizationInvitation")
+GENERIC = "Generic"
+BUILTIN_FILE = pathlib.Path(__file__).with_name("builtin_templates.json")
+BUILTIN_FALLBACK_LOCALE = "en"
+
+_FIELDS = ("usageType", "locale", "subject", "content", "text")
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+_SHOWN = 40
+
+
+@dataclass(frozen=True)
+class Template:
+    usage_type: str
+    locale: str | None
+    subject: str
+    content: str
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    html: str
+    text: str
+    usage_type: str
+    locale: str | None
+
+
+def locale_key(tag: str) -> str:
+    """The form tags are compared in: `zh_CN`, `zh-cn` and `ZH-CN` are one locale."""
+    return tag.replace("_", "-").lower()
+
+
+def canonical_locale(tag: str) -> str:
+    """A tag as usually written: language lower case, region upper, script title case."""
+    language, *rest = locale_key(tag).split("-")
+    parts = [language]
+    for part in rest:
+        if len(part) == 2 and part.isalpha():
+            parts.append(part.upper())
+        elif len(part) == 4 and part.isalpha():
+            parts.append(part.title())
+        else:
+            parts.append(part)
+    return "-".join(parts)
+
+
+def _language(key: str) -> str:
+    return key.split("-", 1)[0]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A template with its comparison key and its three parts parsed once."""
+
+    template: Template
+    key: str | None
+    subject: render.Compiled
+    html: render.Compiled
+    text: render.Compiled | None
+
+    @classmethod
+    def of(cls, template: Template) -> _Entry:
+        return cls(
+            template=template,
+            key=None if template.locale is None else locale_key(template.locale),
+            subject=render.parse(template.subject),
+            html=render.parse(template.content),
+            text=None if template.text is None else render.parse(template.text),
+        )
+
+
+def _in_locale(entries: list[_Entry], key: str) -> _Entry | None:
+    """The exact locale first, else the bare language, else the first of that language."""
+    language = _language(key)
+    same_language = [entry for entry in entries if entry.key and _language(entry.key) == language]
+    for wanted in (key, language):
+        for entry in same_language:
+            if entry.key == wanted:
+                return entry
+    return same_language[0] if same_language else None
+
+
+class TemplateSet:
+    """A validated set of templates, ready to select and render."""
+
+    def __init__(
+        self, templates: Iterable[Template], default_locale: str, source: str = "built-in"
+    ) -> None:
+        self.default_locale = default_locale
+        self.source = source
+        self._by_type: dict[str, list[_Entry]] = {}
+        for template in templates:
+            self._by_type.setdefault(template.usage_type, []).append(_Entry.of(template))
+        self.types: tuple[str, ...] = tuple(sorted(self._by_type))
+        self.locales: tuple[str, ...] = tuple(
+            sorted(
+                {
+                    entry.template.locale
+                    for entries in self._by_type.values()
+                    for entry in entries
+                    if entry.template.locale is not None
+                }
+            )
+        )
+
+    def _find(self, usage_type: str, locale: str | None) -> _Entry | None:
+        entries = self._by_type.get(usage_type, [])
+        wanted = [locale_key(locale)] if locale else []
+        wanted.append(locale_key(self.default_locale))
+        for key in wanted:
+            entry = _in_locale(entries, key)
+            if entry is not None:
+                return entry
+        return next((entry for entry in entries if entry.key is None), None)
+
+    def _entry(self, usage_type: str, locale: str | None) -> _Entry:
+        if usage_type in TYPES:
+            entry = self._find(usage_type, locale)
+            if entry is not None:
+                return entry
+        entry = self._find(GENERIC, locale)
+        if entry is None:
+            # load() refuses a set without a usable Generic, so this is a caller's bug.
+            raise LookupError("the template set has no Generic template to fall back on")
+        return entry
+
+    def select(self, usage_type: str, locale: str | None) -> Template:
+        """The template for a type and locale, after the documented fallbacks."""
+        return self._entry(usage_type, locale).template
+
+    def render(
+        self, usage_type: str, locale: str | None, payload: Mapping[str, object]
+    ) -> Rendered:
+        """Subject, HTML and text for one email; values are escaped in the HTML only."""
+        entry = self._entry(usage_type, locale)
+        html = render.render_html(entry.html, payload)
+        if entry.text is None:
+            text = render.html_to_text(html)
+        else:
+            text = render.render_text(entry.text, payload)
+        return Rendered(
+            subject=render.render_subject(entry.subject, payload),
+            html=html,
+            text=text,
+            usage_type=entry.template.usage_type,
+            locale=entry.template.locale,
+        )
+
+
+def _shown(value: object) -> str:
+    """A short, quoted echo of an operator's value, enough to find it in the file."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    if len(text) > _SHOWN:
+        text = text[: _SHOWN - 3] + "..."
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _malformed(source: str) -> str | None:
+    """The first `{{` that does not open a valid placeholder, as a short excerpt."""
+    leftover = render.PLACEHOLDER.sub("", source)
+    position = leftover.find("{{")
+    if position < 0:
+        return None
+    return leftover[position : position + 20]
+
+
+class _Checker:
+    """Validates raw template objects, collecting every problem with its location."""
+
+    def __init__(self, variable: str) -> None:
+        self.variable = variable
+        self.problems: list[tuple[str, str]] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append((self.variable, f"{where}: {message}"))
+
+    def templates(self, items: object) -> list[Template]:
+        if not isinstance(items, list):
+            self.problems.append((self.variable, "must be a JSON array of template objects"))
+            return []
+        if not items:
+            self.problems.append((self.variable, "must contain at least one template"))
+            return []
+        found: list[Template] = []
+        first_seen: dict[tuple[str, str | None], int] = {}
+        for index, item in enumerate(items, start=1):
+            template = self.template(index, item)
+            if template is None:
+                continue
+            identity = (
+                template.usage_type,
+                None if template.locale is None else locale_key(template.locale),
+            )
+            if identity in first_seen:
+                self.problem(
+                    self.where(index, item),
+                    f"repeats the usageType and locale of template {first_seen[identity]}",
+                )
+                continue
+            first_seen[identity] = index
+            found.append(template)
+        return found
+
+    @staticmethod
+    def where(index: int, item: object) -> str:
+        """`template 3 (SignIn, zh_cn)`: the position and the values as the operator wrote them."""
+        fields = (item.get("usageType"), item.get("locale")) if isinstance(item, dict) else ()
+        labels = [value[:_SHOWN] for value in fields if isinstance(value, str)]
+        return f"template {index}" + (f" ({', '.join(labels)})" if labels else "")
+
+    def template(self, index: int, item: object) -> Template | None:
+        where = self.where(index, item)
+        if not isinstance(item, dict):
+            self.problem(where, "must be an object")
+            return None
+        problems_before = len(self.problems)
+
+        unknown = [key for key in item if key not in _FIELDS]
+        if unknown:
+            names = ", ".join(_shown(key) for key in unknown)
+            self.problem(where, f"has unknown keys {names} (allowed: {', '.join(_FIELDS)})")
+
+        usage_type = item.get("usageType")
+        if not isinstance(usage_type, str) or usage_type not in TYPES:
+            got = "missing" if usage_type is None else f"got {_shown(usage_type)}"
+            self.problem(where, f"usageType must be one of {', '.join(TYPES)} ({got})")
+            usage_type = None
+
+        raw_locale = item.get("locale")
+        locale: str | None = None
+        if isinstance(raw_locale, str) and _LOCALE.match(raw_locale):
+            locale = canonical_locale(raw_locale)
+        elif raw_locale is not None:
+            self.problem(
+                where,
+                f"locale must be a language tag such as en or zh-CN (got {_shown(raw_locale)})",
+            )
+
+        subject = self.string(where, item, "subject")
+        if subject is not None:
+            if len(subject) > render.MAX_SUBJECT:
+                self.problem(
+                    where,
+                    f"subject must be at most {render.MAX_SUBJECT} characters (got {len(subject)})",
+                )
+            if render.CONTROL.search(subject):
+                self.problem(
+                    where, "subject must be one line, without CR, LF or control characters"
+                )
+
+        content = self.string(where, item, "content")
+        text = self.string(where, item, "text", required=False)
+
+        for name, value in (("subject", subject), ("content", content), ("text", text)):
+            excerpt = None if value is None else _malformed(value)
+            if excerpt is not None:
+                self.problem(
+                    where,
+                    f"{name} has a malformed placeholder near {_shown(excerpt)}: "
+                    "write {{ name }} or {{ a.b }}",
+                )
+
+        if (
+            len(self.problems) > problems_before
+            or usage_type is None
+            or subject is None
+            or content is None
+        ):
+            return None
+        return Template(
+            usage_type=usage_type,
+            locale=locale,
+            subject=subject,
+            content=content,
+            text=text,
+        )
+
+    def string(
+        self, where: str, item: dict[str, object], name: str, *, required: bool = True
+    ) -> str | None:
+        value = item.get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.problem(where, f"{name} must be a non-empty string")
+            return None
+        return value
+
+
+def parse_templates(
+    raw: str, variable: str, default_locale: str, source: str | None = None
+) -> TemplateSet:
+    """A TemplateSet from JSON text, or ConfigError with every problem in it."""
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno} column {error.colno}"
+        raise ConfigError([(variable, f"is not valid JSON: {error.msg} at {where}")]) from None
+    return from_items(items, variable, default_locale, source)
+
+
+def from_items(
+    items: object, variable: str, default_locale: str, source: str | None = None
+) -> TemplateSet:
+    """A TemplateSet from decoded JSON, or ConfigError with every problem in it."""
+    checker = _Checker(variable)
+    templates = checker.templates(items)
+    if isinstance(items, list) and items and not _has_fallback(items, default_locale):
+        checker.problems.append(
+            (
+                variable,
+                "a custom set must contain a Generic template without locale or in "
+                f"DEFAULT_LOCALE ({default_locale}): it is the last fallback",
+            )
+        )
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    return TemplateSet(templates, default_locale, source or variable)
+
+
+def _has_fallback(items: list[object], default_locale: str) -> bool:
+    """Whether some Generic item would answer when nothing closer does.
+
+    Judged on the raw items, so a Generic refused for another reason (its content, say)
+    is not also reported as missing.
+    """
+    default = locale_key(default_locale)
+    for item in items:
+        if not isinstance(item, dict) or item.get("usageType") != GENERIC:
+            continue
+        locale = item.get("locale")
+        if locale is None:
+            return True
+        if isinstance(locale, str) and _language(locale_key(locale)) == _language(default):
+            return True
+    return False
+
+
+def _read(path: pathlib.Path, shown: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        problem = "names a file that does not exist (paths are relative to the code directory)"
+    except IsADirectoryError:
+        problem = "names a directory, not a file"
+    except PermissionError:
+        problem = "names a file the function cannot read"
+    except UnicodeDecodeError:
+        problem = "must be a UTF-8 file"
+    except OSError as error:
+        problem = f"cannot be read ({error.strerror})"
+    raise ConfigError([("DM_TEMPLATES_FILE", f"{problem}: {shown}")])
+
+
+def builtin(default_locale: str = "en") -> TemplateSet:
+    """The templates shipped with the function: every type in en and zh-CN.
+
+    A DEFAULT_LOCALE the set does not speak falls back to English, so a deployment
+    works with no template configured at all.
+    """
+    items = json.loads(BUILTIN_FILE.read_text(encoding="utf-8"))
+    if not _has_fallback(items, default_locale):
+        default_locale = BUILTIN_FALLBACK_LOCALE
+    return from_items(items, "DM_TEMPLATES_FILE", default_locale, "built-in")
+
+
+def load(settings: Settings, code_dir: pathlib.Path) -> TemplateSet:
+    """The configured templates: DM_TEMPLATES, else DM_TEMPLATES_FILE, else built-in."""
+    if settings.templates_json is not None:
+        return parse_templates(settings.templates_json, "DM_TEMPLATES", settings.default_locale)
+    if settings.templates_file is not None:
+        path = pathlib.Path(settings.templates_file)
+        raw = _read(path if path.is_absolute() else code_dir / path, settings.templates_file)
+        return parse_templates(raw, "DM_TEMPLATES_FILE", settings.default_locale)
+    return builtin(settings.default_locale)
