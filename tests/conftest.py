@@ -4,4 +4,6 @@ pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.browser",
     "tests.fixtures.runtime",
+    "tests.fixtures.redis",
+    "tests.fixtures.function",
 ]

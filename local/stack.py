@@ -1,0 +1,170 @@
+"""`make run`: the DM emulator, the local FC runtime and the demo page, together.
+
+Every default is a dev value known to the emulator; nothing here reaches the cloud unless
+`--real` is given, and credentials lying in the environment never switch it on alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_KEY_ID = "dev-access-key-id"
+DEV_KEY_SECRET = "dev-access-key-secret"  # noqa: S105 - known to the local emulator only
+DEV_SENDER = "noreply@mail.example.com"
+DEV_SEND_TOKEN = "dev-send-token-change-me"  # noqa: S105
+DEV_CODE_SECRET = "dev-code-secret-0123456789abcdef0123456789"  # noqa: S105
+
+
+def _options() -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=env("HOST", "127.0.0.1"))
+    parser.add_argument("--dm-port", type=int, default=int(env("DM_PORT", "8025")))
+    parser.add_argument("--fc-port", type=int, default=int(env("FC_PORT", "9000")))
+    parser.add_argument("--demo-port", type=int, default=int(env("DEMO_PORT", "8080")))
+    parser.add_argument("--sender", default=env("DEV_SENDER", DEV_SENDER))
+    parser.add_argument("--send-token", default=env("DEV_SEND_TOKEN", DEV_SEND_TOKEN))
+    parser.add_argument("--db", default=str(ROOT / ".local" / "dm.sqlite3"))
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        default=env("REAL") == "1",
+        help="send through real DirectMail with DM_* from the environment",
+    )
+    return parser.parse_args()
+
+
+def _function_env(args: argparse.Namespace, dm_url: str | None, demo_url: str) -> dict[str, str]:
+    demo_origins = {demo_url, demo_url.replace("127.0.0.1", "localhost")}
+    env = {
+        "SEND_TOKENS": args.send_token,
+        "CODE_SECRETS": os.environ.get("CODE_SECRETS", DEV_CODE_SECRET),
+        "STORE": "memory",
+        "CORS_ALLOW_ORIGINS": ",".join(sorted(demo_origins)),
+        "LOG_LEVEL": "INFO",
+    }
+    if args.real:
+        for name, value in os.environ.items():
+            if name.startswith("DM_"):
+                env[name] = value
+    else:
+        env.update(
+            {
+                "DM_ACCOUNT_NAME": args.sender,
+                "DM_ENDPOINT": dm_url or "",
+                "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+                "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+                "DM_FROM_ALIAS": "Local demo",
+            }
+        )
+    if os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = os.environ["REDIS_URL"]
+        env.pop("STORE")
+    return env
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{name} stopped at start (exit {process.returncode}); see its output above")
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback only
+                return
+        except OSError as error:
+            if getattr(error, "code", None):
+                return
+            time.sleep(0.1)
+    sys.exit(f"{name} did not start listening on {url}")
+
+
+def main() -> None:
+    args = _options()
+    if args.real:
+        missing = [n for n in ("DM_ACCOUNT_NAME",) if not os.environ.get(n)]
+        if missing:
+            sys.exit(f"REAL=1 needs {', '.join(missing)} (and credentials) in the environment")
+    python = sys.executable
+    base = f"http://{args.host}"
+    dm_url = None if args.real else f"{base}:{args.dm_port}"
+    fc_url, demo_url = f"{base}:{args.fc_port}", f"{base}:{args.demo_port}"
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, command: list[str], probe: str, env: dict[str, str] | None = None) -> None:
+        process = subprocess.Popen(command, cwd=ROOT, env=env)
+        processes.append(process)
+        _wait_until_up(probe, process, name)
+
+    def stop(*_: object) -> None:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        if dm_url is not None:
+            Path(args.db).parent.mkdir(parents=True, exist_ok=True)
+            start(
+                "DM emulator",
+                [python, "-m", "local.dm_emulator", "--host", args.host, "--port", str(args.dm_port),
+                 "--db", args.db, "--key", f"{DEV_KEY_ID}:{DEV_KEY_SECRET}", "--sender", args.sender],
+                f"{dm_url}/api/stats",
+            )
+        function_env = _function_env(args, dm_url, demo_url)
+        runtime = [python, "-m", "local.fc_runtime", "--host", args.host, "--port", str(args.fc_port),
+                   "--code-dir", "function", "--handler", "index.handler",
+                   "--initializer", "index.initialize"]
+        for name, value in function_env.items():
+            runtime += ["-e", f"{name}={value}"]
+        start("local FC runtime", runtime, f"{fc_url}/health")
+        start(
+            "demo page",
+            [python, "-m", "local.demo", "--host", args.host, "--port", str(args.demo_port),
+             "--api", fc_url, "--inbox", dm_url or "about:blank"],
+            demo_url,
+        )
+        _banner(args, dm_url, fc_url, demo_url)
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        print("a part of the stack stopped; stopping the rest", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    stop()
+
+
+def _banner(args: argparse.Namespace, dm_url: str | None, fc_url: str, demo_url: str) -> None:
+    if args.real:
+        print("\n" + "!" * 72)
+        print("!! REAL=1: codes go out through REAL DirectMail with your credentials !!")
+        print("!" * 72)
+    print(f"""
+  function (local FC runtime)  {fc_url}
+  demo page (browser flow)     {demo_url}
+  inbox (DM emulator)          {dm_url or "- (real DirectMail)"}
+
+  Send a code the way a backend (Logto's HTTP email connector) does:
+
+    curl -s {fc_url}/send \\
+      -H 'Authorization: Bearer {args.send_token}' -H 'Content-Type: application/json' \\
+      -d '{{"to": "you@example.com", "type": "SignIn", "payload": {{"code": "123456"}}}}'
+
+  Ctrl-C stops everything.
+""", flush=True)
+
+
+if __name__ == "__main__":
+    main()

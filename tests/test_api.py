@@ -1,0 +1,198 @@
+"""The HTTP contract that needs no DirectMail answer: routing, auth, validation, CORS."""
+
+import base64
+import json
+
+import pytest
+
+from tests.fixtures.function import SEND_TOKEN, SENDER, http_event
+
+# Points at a closed port: none of these requests may reach DirectMail.
+ENV = {
+    "DM_ACCOUNT_NAME": SENDER,
+    "DM_ENDPOINT": "http://127.0.0.1:9",
+    "DM_ACCESS_KEY_ID": "test-key-id",
+    "DM_ACCESS_KEY_SECRET": "test-key-secret",
+    "SEND_TOKENS": f"{SEND_TOKEN},older-token-0123456789",
+    "CORS_ALLOW_ORIGINS": "https://app.example.com",
+}
+GOOD = {"to": "user@example.com", "type": "SignIn", "payload": {"code": "123456"}}
+
+
+@pytest.fixture
+def fn(start_function):
+    return start_function(ENV)
+
+
+def test_health_names_version_region_and_types(fn):
+    reply = fn.call("GET", "/health")
+    assert reply.status == 200
+    assert reply.body["status"] == "ok"
+    assert reply.body["region"] == "cn-hangzhou"
+    assert "SignIn" in reply.body["types"]
+    assert reply.headers["X-Request-Id"] == fn.context.request_id
+    assert SENDER not in json.dumps(reply.body)
+
+
+def test_misconfigured_function_answers_config_error_naming_the_variable(start_function):
+    fn = start_function({"DM_REGION": "mars-1"})
+    health = fn.call("GET", "/health")
+    assert health.status == 503
+    assert health.code == "config_error"
+    assert {"DM_ACCOUNT_NAME", "DM_REGION"} <= set(health.body["error"]["variables"])
+    send = fn.send(GOOD)
+    assert send.status == 500
+    assert send.code == "config_error"
+    assert "DM_ACCOUNT_NAME" in send.body["error"]["message"]
+    invoked = fn.invoke(json.dumps(GOOD).encode())
+    assert invoked["error"]["code"] == "config_error"
+
+
+def test_unknown_path_is_not_found_and_wrong_method_is_405(fn):
+    assert fn.call("GET", "/nope").code == "not_found"
+    reply = fn.call("GET", "/send")
+    assert (reply.status, reply.code) == (405, "method_not_allowed")
+    assert reply.headers["Allow"] == "POST"
+
+
+def test_send_is_not_enabled_without_tokens(start_function):
+    env = {k: v for k, v in ENV.items() if k != "SEND_TOKENS"}
+    reply = start_function(env).send(GOOD)
+    assert (reply.status, reply.code) == (404, "not_enabled")
+    assert "SEND_TOKENS" in reply.body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer wrong-token-0123456789", f"Basic {SEND_TOKEN}", f"Bearer {SEND_TOKEN}x"],
+)
+def test_send_without_a_valid_bearer_token_is_unauthorized(fn, authorization):
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    reply = fn.call("POST", "/send", GOOD, headers)
+    assert (reply.status, reply.code) == (401, "unauthorized")
+    assert reply.body["error"]["requestId"] == fn.context.request_id
+
+
+def test_body_over_16_kib_is_refused(fn):
+    big = {**GOOD, "payload": {"code": "1", "pad": "x" * 17000}}
+    reply = fn.send(big)
+    assert (reply.status, reply.code) == (413, "payload_too_large")
+
+
+def test_non_json_content_type_is_refused(fn):
+    reply = fn.call(
+        "POST", "/send", raw=b"to=a", headers={"Authorization": f"Bearer {SEND_TOKEN}", "Content-Type": "text/plain"}
+    )
+    assert (reply.status, reply.code) == (415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("raw", [b"{", b"\xff\xfe", b"[1,", b"nul"])
+def test_broken_json_is_invalid_json(fn, raw):
+    reply = fn.call(
+        "POST", "/send", raw=raw, headers={"Authorization": f"Bearer {SEND_TOKEN}", "Content-Type": "application/json"}
+    )
+    assert (reply.status, reply.code) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ([], None),
+        ({**GOOD, "type": 3}, "type"),
+        ({k: v for k, v in GOOD.items() if k != "type"}, "type"),
+        ({**GOOD, "payload": "123456"}, "payload"),
+        ({**GOOD, "payload": {}}, "payload.code"),
+        ({**GOOD, "payload": {"code": "12\r\n34"}}, "payload.code"),
+        ({**GOOD, "payload": {"code": "1", "locale": "<b>"}}, "payload.locale"),
+        ({**GOOD, "to": 7}, "to"),
+        ({**GOOD, "ip": 7}, "ip"),
+        ({"to": "a@example.com", "type": "OrganizationInvitation", "payload": {}}, "payload.link"),
+        (
+            {"to": "a@example.com", "type": "OrganizationInvitation", "payload": {"link": "javascript:alert(1)"}},
+            "payload.link",
+        ),
+    ],
+)
+def test_wrong_fields_are_invalid_request_naming_the_field(fn, body, field):
+    reply = fn.send(body)
+    assert (reply.status, reply.code) == (400, "invalid_request")
+    assert reply.body["error"].get("field") == field
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "user@example.com\r\nBcc: victim@example.org",
+        "a@example.com,b@example.com",
+        "a@example.com b@example.com",
+        "no-domain@",
+        "@example.com",
+        "Name <a@example.com>",
+        "user@localhost",
+    ],
+)
+def test_anything_but_one_valid_address_is_invalid_email(fn, to):
+    reply = fn.send({**GOOD, "to": to})
+    assert (reply.status, reply.code) == (400, "invalid_email")
+    assert reply.body["error"]["field"] == "to"
+
+
+def test_link_hosts_restrict_invitation_links(start_function):
+    fn = start_function({**ENV, "SEND_LINK_HOSTS": "auth.example.com"})
+    body = {"to": "a@example.com", "type": "OrganizationInvitation", "payload": {"link": "https://evil.example.net/x"}}
+    assert fn.send(body).body["error"]["field"] == "payload.link"
+    body["payload"]["link"] = "http://auth.example.com/x"
+    assert fn.send(body).body["error"]["field"] == "payload.link"
+
+
+def test_disallowed_origin_is_refused_and_allowed_one_gets_cors_headers(fn):
+    refused = fn.call("POST", "/send", GOOD, {"Origin": "https://evil.example.net"})
+    assert (refused.status, refused.code) == (403, "origin_not_allowed")
+    health = fn.call("GET", "/health", headers={"Origin": "https://app.example.com"})
+    assert health.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert health.headers["Vary"] == "Origin"
+
+
+def test_preflight_answers_204_without_body(fn):
+    reply = fn.call(
+        "OPTIONS",
+        "/verifications",
+        headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"},
+    )
+    assert reply.status == 204
+    assert reply.body is None
+    assert reply.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "POST" in reply.headers["Access-Control-Allow-Methods"]
+    assert "*" not in reply.headers["Access-Control-Allow-Origin"]
+
+
+def test_base_path_prefixes_every_route(start_function):
+    fn = start_function({**ENV, "BASE_PATH": "/mail/"})
+    assert fn.call("GET", "/mail/health").status == 200
+    assert fn.call("GET", "/health").code == "not_found"
+    assert fn.call("GET", "/mailx/health").code == "not_found"
+
+
+def test_header_names_are_case_insensitive(fn):
+    reply = fn.call("POST", "/send", raw=b"{", headers={"AUTHORIZATION": f"Bearer {SEND_TOKEN}", "content-TYPE": "application/json"})
+    assert reply.code == "invalid_json"
+
+
+def test_base64_event_body_is_decoded(fn):
+    import index
+
+    event = json.loads(http_event("POST", "/send", b"{", {"Content-Type": "application/json", "Authorization": f"Bearer {SEND_TOKEN}"}))
+    event["body"] = base64.b64encode(b"\xff").decode()
+    event["isBase64Encoded"] = True
+    result = index.handler(json.dumps(event).encode(), fn.context)
+    assert json.loads(result["body"])["error"]["code"] == "invalid_json"
+    event["body"] = "not base64!"
+    result = index.handler(json.dumps(event).encode(), fn.context)
+    assert json.loads(result["body"])["error"]["code"] == "invalid_request"
+
+
+def test_direct_invocation_validates_like_send(fn):
+    assert fn.invoke(b"not json")["error"]["code"] == "invalid_json"
+    assert fn.invoke(json.dumps({**GOOD, "to": "bad"}).encode())["error"]["code"] == "invalid_email"

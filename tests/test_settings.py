@@ -1,0 +1,130 @@
+"""Settings: every problem at once, each naming its variable, never a secret's value."""
+
+import pytest
+
+from dmcode import settings
+from dmcode.errors import ConfigError
+
+BASE = {"DM_ACCOUNT_NAME": "noreply@mail.example.com"}
+
+
+def problems(env: dict[str, str]) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        settings.load(env)
+    return dict(caught.value.problems)
+
+
+def test_only_the_sender_is_required():
+    s = settings.load(BASE)
+    assert s.region == "cn-hangzhou"
+    assert s.timeout_ms == 5000
+    assert not s.send_enabled
+    assert not s.public_flow_enabled
+    assert [r.name for r in s.rate_limits] == [
+        "to:1/60s",
+        "to:5/3600s",
+        "to:20/86400s",
+        "ip:20/3600s",
+        "global:1000/86400s",
+    ]
+
+
+def test_every_problem_is_reported_at_once_by_variable_name():
+    found = problems(
+        {
+            "DM_REGION": "mars-1",
+            "DM_TIMEOUT_MS": "soon",
+            "DM_FROM_ALIAS": "A sender alias far too long",
+            "RATE_LIMITS": "to:1/60x",
+            "DM_ACCESS_KEY_ID": "id-without-secret",
+        }
+    )
+    assert set(found) == {
+        "DM_ACCOUNT_NAME",
+        "DM_REGION",
+        "DM_TIMEOUT_MS",
+        "DM_FROM_ALIAS",
+        "RATE_LIMITS",
+        "DM_ACCESS_KEY_SECRET",
+    }
+    assert "15" in found["DM_FROM_ALIAS"]
+
+
+def test_secret_values_never_appear_in_problems():
+    secret = "short-secret"
+    with pytest.raises(ConfigError) as caught:
+        settings.load({**BASE, "SEND_TOKENS": secret, "CODE_SECRETS": secret})
+    assert secret not in str(caught.value)
+    assert {"SEND_TOKENS", "CODE_SECRETS"} <= set(caught.value.variables)
+
+
+def test_settings_repr_hides_secrets():
+    s = settings.load(
+        {
+            **BASE,
+            "DM_ACCESS_KEY_ID": "key-id",
+            "DM_ACCESS_KEY_SECRET": "key-secret-value",
+            "SEND_TOKENS": "send-token-0123456789",
+        }
+    )
+    assert "key-secret-value" not in repr(s)
+    assert "send-token-0123456789" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("env", "endpoint"),
+    [
+        ({}, ("https", "dm.aliyuncs.com")),
+        ({"DM_REGION": "ap-southeast-1"}, ("https", "dm.ap-southeast-1.aliyuncs.com")),
+        ({"DM_REGION": "eu-central-1"}, ("https", "dm.eu-central-1.aliyuncs.com")),
+        ({"DM_NETWORK": "vpc"}, ("https", "dm-vpc.cn-hangzhou.aliyuncs.com")),
+        (
+            {"DM_NETWORK": "vpc", "DM_REGION": "us-east-1", "FC_REGION": "us-east-1"},
+            ("https", "dm-vpc.us-east-1.aliyuncs.com"),
+        ),
+        ({"DM_ENDPOINT": "http://127.0.0.1:8025"}, ("http", "127.0.0.1:8025")),
+        ({"DM_ENDPOINT": "https://dm.example.test/"}, ("https", "dm.example.test")),
+    ],
+)
+def test_endpoint_resolution(env, endpoint):
+    assert settings.load({**BASE, **env}).dm_endpoint == endpoint
+
+
+def test_vpc_endpoint_in_another_region_is_a_config_error():
+    found = problems({**BASE, "DM_NETWORK": "vpc", "DM_REGION": "cn-hangzhou", "FC_REGION": "ap-southeast-1"})
+    assert "DM_NETWORK" in found
+    assert "ap-southeast-1" in found["DM_NETWORK"]
+
+
+def test_endpoint_without_scheme_is_refused():
+    assert "DM_ENDPOINT" in problems({**BASE, "DM_ENDPOINT": "127.0.0.1:8025"})
+
+
+def test_public_flow_needs_a_shared_store_unless_memory_is_chosen():
+    secret = "k" * 32
+    assert "REDIS_URL" in problems({**BASE, "CODE_SECRETS": secret})
+    assert settings.load({**BASE, "CODE_SECRETS": secret, "STORE": "memory"}).public_flow_enabled
+    redis = settings.load({**BASE, "CODE_SECRETS": secret, "REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert redis.public_flow_enabled
+
+
+def test_tokens_are_split_for_rotation():
+    s = settings.load({**BASE, "SEND_TOKENS": "new-token-0123456789, old-token-0123456789"})
+    assert s.send_tokens == ("new-token-0123456789", "old-token-0123456789")
+
+
+def test_rate_limit_grammar():
+    s = settings.load({**BASE, "RATE_LIMITS": "to:2/30s,ip:10/5m,global:50/2h,to:9/1d"})
+    assert [(r.scope, r.count, r.window) for r in s.rate_limits] == [
+        ("to", 2, 30),
+        ("ip", 10, 300),
+        ("global", 50, 7200),
+        ("to", 9, 86400),
+    ]
+    assert "RATE_LIMITS" in problems({**BASE, "RATE_LIMITS": "user:1/60s"})
+
+
+def test_variable_names_lists_what_load_reads():
+    names = settings.variable_names()
+    assert {"DM_ACCOUNT_NAME", "SEND_TOKENS", "CODE_SECRETS", "REDIS_URL", "FC_REGION"} <= names
+    assert "PYTHONPATH" not in names
