@@ -60,8 +60,7 @@ class Api:
             response = self._route(request, credentials, trace)
         except ApiError as error:
             response = Response.json(error.status, error.body(request.request_id), error.headers)
-            trace.extra["error"] = error.code
-            trace.extra.update(_dm_fields(error))
+            _note_error(trace, error)
         except Exception:
             response = self._internal_error(request.request_id, trace)
         self._decorate(request, response)
@@ -81,8 +80,7 @@ class Api:
             result = self._send(app, _parse_json(body), credentials, trace, request_id)
         except ApiError as error:
             status, result = error.status, error.body(request_id)
-            trace.extra["error"] = error.code
-            trace.extra.update(_dm_fields(error))
+            _note_error(trace, error)
         except Exception:
             status, result = 500, _internal_body(request_id)
             trace.extra["error"] = "internal_error"
@@ -304,8 +302,11 @@ def _internal_body(request_id: str) -> dict[str, Any]:
     )
 
 
-def _dm_fields(error: ApiError) -> dict[str, Any]:
-    return {key: error.extra[key] for key in ("dmCode", "dmRequestId") if error.extra.get(key)}
+def _note_error(trace: _Trace, error: ApiError) -> None:
+    trace.extra["error"] = error.code
+    if error.extra.get("dmCode"):
+        trace.extra["dmCode"] = error.extra["dmCode"]
+    trace.dm_request_id = error.extra.get("dmRequestId") or trace.dm_request_id
 
 
 def _read_body(request: Request) -> Any:

@@ -32,10 +32,23 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is at the time, so a replaced stdout (a test's
+    capture, a runtime's redirect) still receives the lines."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup(level: str = "INFO") -> None:
     """Idempotent: FC may call initialize again after a failed start."""
     if not any(getattr(h, "dmcode", False) for h in _LOGGER.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(_JsonFormatter())
         handler.dmcode = True  # type: ignore[attr-defined]
         _LOGGER.addHandler(handler)

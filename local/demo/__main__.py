@@ -1,6 +1,7 @@
 """python -m local.demo --port 8080 --api URL --inbox URL"""
 
 import argparse
+import contextlib
 
 from local.demo.server import DemoServer
 
@@ -14,10 +15,8 @@ def main() -> None:
     args = parser.parse_args()
     server = DemoServer(args.host, args.port, args.api, args.inbox)
     print(f"demo page on {server.url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

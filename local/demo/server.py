@@ -36,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
         ).encode()
         self.wfile.write(head + body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -54,8 +54,12 @@ class DemoServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.server_name_for_url}:{self.server_port}"
+
+    @property
+    def server_name_for_url(self) -> str:
+        host = self.server_address[0]
+        return host.decode() if isinstance(host, bytes) else host
 
     def start(self) -> None:
         threading.Thread(target=self.serve_forever, daemon=True).start()

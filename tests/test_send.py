@@ -1,0 +1,302 @@
+"""The send path end to end: FC event -> function -> official SDK over HTTP -> DM emulator."""
+
+import json
+import time
+
+import pytest
+
+from local.dm_emulator import SERVICE_UNAVAILABLE, THROTTLING, ForcedError
+from tests.fixtures.emulator import (
+    DEV_KEY_ID,
+    DEV_KEY_SECRET,
+    SENDER,
+    STS_KEY_ID,
+    STS_KEY_SECRET,
+    STS_TOKEN,
+)
+from tests.fixtures.function import SEND_TOKEN, Context, Credentials
+
+OLD_TOKEN = "older-send-token-0123456789"
+TO = "user@example.com"
+LOGTO_BODY = {
+    "to": TO,
+    "type": "SignIn",
+    "payload": {"code": "493027", "locale": "en"},
+    "ip": "198.51.100.7",
+}
+
+
+@pytest.fixture
+def env(emulator):
+    return {
+        "DM_ACCOUNT_NAME": SENDER,
+        "DM_FROM_ALIAS": "Example",
+        "DM_ENDPOINT": emulator.url,
+        "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+        "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+        "DM_TIMEOUT_MS": "2000",
+        "SEND_TOKENS": f"{SEND_TOKEN},{OLD_TOKEN}",
+    }
+
+
+@pytest.fixture
+def fn(start_function, env):
+    return start_function(env)
+
+
+def only_message(emulator):
+    messages = emulator.messages(to=TO)
+    assert len(messages) == 1
+    return messages[0]
+
+
+def test_logto_http_email_body_is_sent_through_directmail(fn, emulator):
+    reply = fn.send(LOGTO_BODY)
+    assert reply.status == 200
+    assert reply.body["ok"] is True
+    assert reply.body["requestId"] == fn.context.request_id
+    message = only_message(emulator)
+    assert message.sent
+    assert reply.body["envId"] == message.env_id
+    assert reply.body["dmRequestId"] == message.request_id
+    assert message.account_name == SENDER
+    assert message.from_alias == "Example"
+    assert "493027" in message.html
+    assert "493027" in message.text
+    assert message.subject
+    assert message.access_key_id == DEV_KEY_ID
+    assert not message.security_token
+
+
+def test_root_path_accepts_the_same_send(fn, emulator):
+    assert fn.call("POST", "/", LOGTO_BODY, {"Authorization": f"Bearer {SEND_TOKEN}"}).status == 200
+    assert only_message(emulator).sent
+
+
+def test_older_token_still_works_during_rotation(fn, emulator):
+    assert fn.send(LOGTO_BODY, token=OLD_TOKEN).status == 200
+    assert only_message(emulator).sent
+
+
+def test_direct_invocation_is_a_trusted_send(fn, emulator):
+    result = fn.invoke(json.dumps(LOGTO_BODY).encode())
+    assert result["ok"] is True
+    assert result["dmRequestId"] == only_message(emulator).request_id
+
+
+def test_locale_selects_the_chinese_template(fn, emulator):
+    fn.send({**LOGTO_BODY, "payload": {"code": "111222", "locale": "zh-CN"}})
+    message = only_message(emulator)
+    assert any("\u4e00" <= c <= "\u9fff" for c in message.subject)
+
+
+def test_unknown_type_falls_back_to_generic(fn, emulator):
+    generic = fn.send({**LOGTO_BODY, "type": "Generic"})
+    assert generic.status == 200
+    unknown = fn.send({**LOGTO_BODY, "type": "SomethingNew"})
+    assert unknown.status == 200
+    first, second = sorted(emulator.messages(to=TO), key=lambda m: m.id)
+    assert first.subject == second.subject
+
+
+def test_hostile_payload_values_are_escaped_in_html_and_kept_off_the_subject_line(
+    start_function, env, emulator
+):
+    templates = [
+        {
+            "usageType": "Generic",
+            "subject": "Code for {{ user.name }}",
+            "content": "<p>Hi {{ user.name }}, your code is {{code}}</p>",
+        }
+    ]
+    fn = start_function({**env, "DM_TEMPLATES": json.dumps(templates)})
+    hostile = '<script>alert("x")</script>\r\nBcc: victim@example.org & {{code}}'
+    reply = fn.send({**LOGTO_BODY, "payload": {"code": "999888", "user": {"name": hostile}}})
+    assert reply.status == 200
+    message = only_message(emulator)
+    assert "<script>" not in message.html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in message.html
+    assert "&amp; {{code}}" in message.html
+    assert "\r" not in message.subject
+    assert "\n" not in message.subject
+    assert "999888" in message.text
+
+
+def test_invitation_sends_the_link(fn, emulator):
+    link = "https://auth.example.com/invite?token=abc&org=1"
+    body = {"to": TO, "type": "OrganizationInvitation", "payload": {"link": link}}
+    assert fn.send(body).status == 200
+    message = only_message(emulator)
+    assert "https://auth.example.com/invite?token=abc&amp;org=1" in message.html
+    assert link in message.text
+
+
+def test_role_credentials_send_the_sts_token(start_function, env, emulator):
+    role_env = {k: v for k, v in env.items() if not k.startswith("DM_ACCESS_KEY")}
+    context = Context(credentials=Credentials(STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN))
+    fn = start_function(role_env, context)
+    assert fn.send(LOGTO_BODY).status == 200
+    message = only_message(emulator)
+    assert message.access_key_id == STS_KEY_ID
+    assert message.security_token
+
+
+def test_role_credentials_from_the_environment(start_function, env, emulator):
+    role_env = {k: v for k, v in env.items() if not k.startswith("DM_ACCESS_KEY")}
+    role_env.update(
+        {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": STS_KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS_KEY_SECRET,
+            "ALIBABA_CLOUD_SECURITY_TOKEN": STS_TOKEN,
+        }
+    )
+    fn = start_function(role_env)
+    assert fn.send(LOGTO_BODY).status == 200
+    assert only_message(emulator).security_token
+
+
+def test_explicit_key_is_preferred_over_the_role(start_function, env, emulator):
+    context = Context(credentials=Credentials(STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN))
+    fn = start_function(env, context)
+    assert fn.send(LOGTO_BODY).status == 200
+    message = only_message(emulator)
+    assert message.access_key_id == DEV_KEY_ID
+    assert not message.security_token
+
+
+def test_rotated_role_credentials_rebuild_the_client(start_function, env, emulator):
+    role_env = {k: v for k, v in env.items() if not k.startswith("DM_ACCESS_KEY")}
+    fn = start_function(
+        role_env, Context(credentials=Credentials("expired-id", "expired-secret", "t"))
+    )
+    refused = fn.send(LOGTO_BODY)
+    assert (refused.status, refused.body["error"]["dmCode"]) == (502, "InvalidAccessKeyId.NotFound")
+    fn.context.credentials = Credentials(STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN)
+    assert fn.send(LOGTO_BODY).status == 200
+
+
+def test_no_credentials_at_all_is_a_config_error(start_function, env):
+    role_env = {k: v for k, v in env.items() if not k.startswith("DM_ACCESS_KEY")}
+    reply = start_function(role_env).send(LOGTO_BODY)
+    assert (reply.status, reply.code) == (500, "config_error")
+
+
+@pytest.mark.parametrize("code", ["InvalidToAddress", "InvalidToAddress.Spam"])
+def test_recipient_refused_by_directmail_is_recipient_rejected(fn, emulator, code):
+    emulator.set_faults(error=ForcedError(400, code, "refused"))
+    reply = fn.send(LOGTO_BODY)
+    assert (reply.status, reply.code) == (400, "recipient_rejected")
+    assert reply.body["error"]["dmCode"] == code
+    assert emulator.stats.attempts == 1
+
+
+def test_persistent_throttling_is_429_with_retry_after_after_retries(fn, emulator):
+    emulator.set_faults(error=THROTTLING)
+    started = time.monotonic()
+    reply = fn.send(LOGTO_BODY)
+    assert (reply.status, reply.code) == (429, "upstream_throttled")
+    assert int(reply.headers["Retry-After"]) >= 1
+    assert emulator.stats.attempts > 1
+    assert time.monotonic() - started < 2.0 + 1.0  # the 2 s budget, with room for a slow machine
+    assert emulator.sent(to=TO) == []
+
+
+def test_one_service_unavailable_is_retried_then_sent(fn, emulator):
+    emulator.set_faults(error=SERVICE_UNAVAILABLE, times=1)
+    reply = fn.send(LOGTO_BODY)
+    assert reply.status == 200
+    assert emulator.stats.attempts == 2
+    assert len(emulator.sent(to=TO)) == 1
+
+
+def test_persistent_internal_error_is_502_upstream_error(fn, emulator):
+    emulator.set_faults(error=ForcedError(500, "InternalError", "boom"))
+    reply = fn.send(LOGTO_BODY)
+    assert (reply.status, reply.code) == (502, "upstream_error")
+    assert reply.body["error"]["dmCode"] == "InternalError"
+    assert emulator.stats.attempts > 1
+
+
+def test_quota_refusal_is_503_with_retry_after(fn, emulator):
+    emulator.set_faults(quota=True)
+    reply = fn.send(LOGTO_BODY)
+    assert (reply.status, reply.code) == (503, "quota_exhausted")
+    assert int(reply.headers["Retry-After"]) > 0
+    assert emulator.stats.attempts == 1
+
+
+def test_other_directmail_refusal_carries_its_code_and_request_id(start_function, env, emulator):
+    fn = start_function({**env, "DM_ACCOUNT_NAME": "unregistered@mail.example.com"})
+    reply = fn.send(LOGTO_BODY)
+    assert (reply.status, reply.code) == (502, "upstream_error")
+    error = reply.body["error"]
+    assert error["dmCode"] == emulator.messages()[0].status
+    assert error["dmRequestId"] == emulator.messages()[0].request_id
+    assert emulator.stats.attempts == 1
+
+
+def test_wrong_secret_is_reported_as_directmail_signature_error(start_function, env, emulator):
+    fn = start_function({**env, "DM_ACCESS_KEY_SECRET": "not-the-secret"})
+    reply = fn.send(LOGTO_BODY)
+    assert (reply.status, reply.body["error"]["dmCode"]) == (502, "SignatureDoesNotMatch")
+
+
+def test_slow_directmail_is_504_inside_the_budget_and_sent_once(start_function, env, emulator):
+    fn = start_function({**env, "DM_TIMEOUT_MS": "500"})
+    emulator.set_faults(latency_ms=1500)
+    started = time.monotonic()
+    reply = fn.send(LOGTO_BODY)
+    elapsed = time.monotonic() - started
+    assert (reply.status, reply.code) == (504, "upstream_timeout")
+    assert elapsed < 1.4  # answered at the 0.5 s budget, not after DM's 1.5 s
+    assert emulator.stats.attempts == 1
+
+
+def test_reset_after_the_request_was_written_is_not_retried(fn, emulator):
+    emulator.set_faults(reset=True)
+    reply = fn.send(LOGTO_BODY)
+    assert (reply.status, reply.code) == (504, "upstream_timeout")
+    assert emulator.stats.attempts == 1
+
+
+def test_html_error_page_is_502_not_a_crash(fn, emulator):
+    emulator.set_faults(malformed=True)
+    reply = fn.send(LOGTO_BODY)
+    assert (reply.status, reply.code) == (502, "upstream_error")
+    assert emulator.stats.attempts == 1
+
+
+def test_unreachable_directmail_is_retried_then_502(start_function, env):
+    fn = start_function({**env, "DM_ENDPOINT": "http://127.0.0.1:9", "DM_TIMEOUT_MS": "400"})
+    reply = fn.send(LOGTO_BODY)
+    assert (reply.status, reply.code) == (502, "upstream_error")
+
+
+def test_warm_sends_reuse_one_connection(fn, emulator):
+    for _ in range(5):
+        assert fn.send(LOGTO_BODY).status == 200
+    stats = emulator.stats
+    assert stats.attempts == 5
+    # The SDK pools connections per process: an earlier test may have opened this one.
+    assert stats.connections <= 1
+
+
+def test_logs_hold_no_secret_code_token_or_address_even_with_sdk_debug(
+    start_function, env, emulator, capfd, monkeypatch
+):
+    monkeypatch.setenv("DEBUG", "sdk")
+    fn = start_function(env)
+    capfd.readouterr()
+    fn.send(LOGTO_BODY)
+    fn.send(LOGTO_BODY, token="wrong-token-0123456789")
+    emulator.set_faults(error=THROTTLING)
+    fn.send(LOGTO_BODY)
+    out, err = capfd.readouterr()
+    logged = out + err
+    for secret in (DEV_KEY_SECRET, SEND_TOKEN, "wrong-token-0123456789", "493027", TO, SENDER):
+        assert secret not in logged
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["status"] for line in lines] == [200, 401, 429]
+    assert lines[0]["to"] == "u***@example.com"
+    assert lines[0]["dmRequestId"]
+    assert lines[2]["error"] == "upstream_throttled"
