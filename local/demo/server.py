@@ -46,20 +46,13 @@ class DemoServer(ThreadingHTTPServer):
     def __init__(self, host: str, port: int, api: str, inbox: str) -> None:
         super().__init__((host, port), _Handler)
         self.config = {"api": api.rstrip("/"), "inbox": inbox.rstrip("/")}
+        self.url = f"http://{host}:{self.server_port}"
 
     def get_request(self) -> tuple[socket.socket, Any]:
         conn, addr = super().get_request()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn, addr
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.server_name_for_url}:{self.server_port}"
-
-    @property
-    def server_name_for_url(self) -> str:
-        host = self.server_address[0]
-        return host.decode() if isinstance(host, bytes) else host
 
     def start(self) -> None:
         threading.Thread(target=self.serve_forever, daemon=True).start()
