@@ -120,21 +120,57 @@ def main() -> None:
             Path(args.db).parent.mkdir(parents=True, exist_ok=True)
             start(
                 "DM emulator",
-                [python, "-m", "local.dm_emulator", "--host", args.host, "--port", str(args.dm_port),
-                 "--db", args.db, "--key", f"{DEV_KEY_ID}:{DEV_KEY_SECRET}", "--sender", args.sender],
+                [
+                    python,
+                    "-m",
+                    "local.dm_emulator",
+                    "--host",
+                    args.host,
+                    "--port",
+                    str(args.dm_port),
+                    "--db",
+                    args.db,
+                    "--key",
+                    f"{DEV_KEY_ID}:{DEV_KEY_SECRET}",
+                    "--sender",
+                    args.sender,
+                ],
                 f"{dm_url}/api/stats",
             )
         function_env = _function_env(args, dm_url, demo_url)
-        runtime = [python, "-m", "local.fc_runtime", "--host", args.host, "--port", str(args.fc_port),
-                   "--code-dir", "function", "--handler", "index.handler",
-                   "--initializer", "index.initialize"]
+        runtime = [
+            python,
+            "-m",
+            "local.fc_runtime",
+            "--host",
+            args.host,
+            "--port",
+            str(args.fc_port),
+            "--code-dir",
+            "function",
+            "--handler",
+            "index.handler",
+            "--initializer",
+            "index.initialize",
+        ]
         for name, value in function_env.items():
             runtime += ["-e", f"{name}={value}"]
         start("local FC runtime", runtime, f"{fc_url}/health")
         start(
             "demo page",
-            [python, "-m", "local.demo", "--host", args.host, "--port", str(args.demo_port),
-             "--api", fc_url, "--inbox", dm_url or "about:blank"],
+            [
+                python,
+                "-m",
+                "local.demo",
+                "--host",
+                args.host,
+                "--port",
+                str(args.demo_port),
+                "--api",
+                fc_url,
+                "--inbox",
+                dm_url or "about:blank",
+            ],
             demo_url,
         )
         _banner(args, dm_url, fc_url, demo_url)
@@ -151,7 +187,8 @@ def _banner(args: argparse.Namespace, dm_url: str | None, fc_url: str, demo_url:
         print("\n" + "!" * 72)
         print("!! REAL=1: codes go out through REAL DirectMail with your credentials !!")
         print("!" * 72)
-    print(f"""
+    print(
+        f"""
   function (local FC runtime)  {fc_url}
   demo page (browser flow)     {demo_url}
   inbox (DM emulator)          {dm_url or "- (real DirectMail)"}
@@ -163,7 +200,9 @@ def _banner(args: argparse.Namespace, dm_url: str | None, fc_url: str, demo_url:
       -d '{{"to": "you@example.com", "type": "SignIn", "payload": {{"code": "123456"}}}}'
 
   Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

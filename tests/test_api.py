@@ -64,7 +64,14 @@ def test_send_is_not_enabled_without_tokens(start_function):
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Bearer", "Bearer wrong-token-0123456789", f"Basic {SEND_TOKEN}", f"Bearer {SEND_TOKEN}x"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer wrong-token-0123456789",
+        f"Basic {SEND_TOKEN}",
+        f"Bearer {SEND_TOKEN}x",
+    ],
 )
 def test_send_without_a_valid_bearer_token_is_unauthorized(fn, authorization):
     headers = {"Content-Type": "application/json"}
@@ -83,7 +90,10 @@ def test_body_over_16_kib_is_refused(fn):
 
 def test_non_json_content_type_is_refused(fn):
     reply = fn.call(
-        "POST", "/send", raw=b"to=a", headers={"Authorization": f"Bearer {SEND_TOKEN}", "Content-Type": "text/plain"}
+        "POST",
+        "/send",
+        raw=b"to=a",
+        headers={"Authorization": f"Bearer {SEND_TOKEN}", "Content-Type": "text/plain"},
     )
     assert (reply.status, reply.code) == (415, "unsupported_media_type")
 
@@ -91,7 +101,10 @@ def test_non_json_content_type_is_refused(fn):
 @pytest.mark.parametrize("raw", [b"{", b"\xff\xfe", b"[1,", b"nul"])
 def test_broken_json_is_invalid_json(fn, raw):
     reply = fn.call(
-        "POST", "/send", raw=raw, headers={"Authorization": f"Bearer {SEND_TOKEN}", "Content-Type": "application/json"}
+        "POST",
+        "/send",
+        raw=raw,
+        headers={"Authorization": f"Bearer {SEND_TOKEN}", "Content-Type": "application/json"},
     )
     assert (reply.status, reply.code) == (400, "invalid_json")
 
@@ -110,7 +123,11 @@ def test_broken_json_is_invalid_json(fn, raw):
         ({**GOOD, "ip": 7}, "ip"),
         ({"to": "a@example.com", "type": "OrganizationInvitation", "payload": {}}, "payload.link"),
         (
-            {"to": "a@example.com", "type": "OrganizationInvitation", "payload": {"link": "javascript:alert(1)"}},
+            {
+                "to": "a@example.com",
+                "type": "OrganizationInvitation",
+                "payload": {"link": "javascript:alert(1)"},
+            },
             "payload.link",
         ),
     ],
@@ -141,7 +158,11 @@ def test_anything_but_one_valid_address_is_invalid_email(fn, to):
 
 def test_link_hosts_restrict_invitation_links(start_function):
     fn = start_function({**ENV, "SEND_LINK_HOSTS": "auth.example.com"})
-    body = {"to": "a@example.com", "type": "OrganizationInvitation", "payload": {"link": "https://evil.example.net/x"}}
+    body = {
+        "to": "a@example.com",
+        "type": "OrganizationInvitation",
+        "payload": {"link": "https://evil.example.net/x"},
+    }
     assert fn.send(body).body["error"]["field"] == "payload.link"
     body["payload"]["link"] = "http://auth.example.com/x"
     assert fn.send(body).body["error"]["field"] == "payload.link"
@@ -176,14 +197,26 @@ def test_base_path_prefixes_every_route(start_function):
 
 
 def test_header_names_are_case_insensitive(fn):
-    reply = fn.call("POST", "/send", raw=b"{", headers={"AUTHORIZATION": f"Bearer {SEND_TOKEN}", "content-TYPE": "application/json"})
+    reply = fn.call(
+        "POST",
+        "/send",
+        raw=b"{",
+        headers={"AUTHORIZATION": f"Bearer {SEND_TOKEN}", "content-TYPE": "application/json"},
+    )
     assert reply.code == "invalid_json"
 
 
 def test_base64_event_body_is_decoded(fn):
     import index
 
-    event = json.loads(http_event("POST", "/send", b"{", {"Content-Type": "application/json", "Authorization": f"Bearer {SEND_TOKEN}"}))
+    event = json.loads(
+        http_event(
+            "POST",
+            "/send",
+            b"{",
+            {"Content-Type": "application/json", "Authorization": f"Bearer {SEND_TOKEN}"},
+        )
+    )
     event["body"] = base64.b64encode(b"\xff").decode()
     event["isBase64Encoded"] = True
     result = index.handler(json.dumps(event).encode(), fn.context)

@@ -91,7 +91,9 @@ def test_endpoint_resolution(env, endpoint):
 
 
 def test_vpc_endpoint_in_another_region_is_a_config_error():
-    found = problems({**BASE, "DM_NETWORK": "vpc", "DM_REGION": "cn-hangzhou", "FC_REGION": "ap-southeast-1"})
+    found = problems(
+        {**BASE, "DM_NETWORK": "vpc", "DM_REGION": "cn-hangzhou", "FC_REGION": "ap-southeast-1"}
+    )
     assert "DM_NETWORK" in found
     assert "ap-southeast-1" in found["DM_NETWORK"]
 
