@@ -1,0 +1,93 @@
+"""SingleSendMail's parameter checks, in the terms of DM's API reference."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+from local.dm_emulator import errors
+from local.dm_emulator.errors import DMError
+
+MAX_RECIPIENTS = 100
+MAX_SUBJECT_CHARS = 256
+MAX_ALIAS_CHARS = 15
+# DM documents about 80 KB for a body passed in the URL and about 6 MB in the request body.
+MAX_BODY_IN_QUERY = 80 * 1024
+MAX_BODY_IN_FORM = 6 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A SingleSendMail request that passed every check."""
+
+    account_name: str
+    address_type: int
+    reply_to_address: bool
+    to: tuple[str, ...]
+    subject: str
+    html: str | None
+    text: str | None
+    from_alias: str | None
+    tag: str | None
+    reply_address: str | None
+
+
+def is_address(value: str) -> bool:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def recipients(to_address: str) -> list[str]:
+    return [part.strip() for part in to_address.split(",")]
+
+
+def parse_bool(name: str, value: str) -> bool:
+    # The SDK sends Python's str(bool), "True"/"False"; DM documents "true"/"false".
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise DMError(errors.invalid_parameter(name))
+    return lowered == "true"
+
+
+def parse_mail(params: Mapping[str, str], senders: Collection[str], body_limit: int) -> Mail:
+    """Check the parameters; raise the DMError DM would answer with."""
+    for name in ("AccountName", "AddressType", "ReplyToAddress", "ToAddress", "Subject"):
+        if not params.get(name):
+            raise DMError(errors.missing(name))
+    if params["AddressType"] not in ("0", "1"):
+        raise DMError(errors.invalid_parameter("AddressType"))
+    reply_to = parse_bool("ReplyToAddress", params["ReplyToAddress"])
+    to = recipients(params["ToAddress"])
+    if len(to) > MAX_RECIPIENTS or not all(is_address(a) for a in to):
+        raise DMError(errors.BAD_TO_ADDRESS)
+    subject = params["Subject"]
+    if len(subject) > MAX_SUBJECT_CHARS:
+        raise DMError(errors.BAD_SUBJECT)
+    alias = params.get("FromAlias") or None
+    if alias is not None and len(alias) > MAX_ALIAS_CHARS:
+        raise DMError(errors.BAD_FROM_ALIAS)
+    html = params.get("HtmlBody") or None
+    text = params.get("TextBody") or None
+    if html is None and text is None:
+        raise DMError(errors.BAD_BODY)
+    if any(len(b.encode()) > body_limit for b in (html, text) if b is not None):
+        raise DMError(errors.BAD_BODY)
+    if params["AccountName"] not in senders:
+        raise DMError(errors.SENDER_NOT_FOUND)
+    return Mail(
+        account_name=params["AccountName"],
+        address_type=int(params["AddressType"]),
+        reply_to_address=reply_to,
+        to=tuple(to),
+        subject=subject,
+        html=html,
+        text=text,
+        from_alias=alias,
+        tag=params.get("TagName") or None,
+        reply_address=params.get("ReplyAddress") or None,
+    )
