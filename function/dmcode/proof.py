@@ -1,0 +1,89 @@
+"""The proof that an address was verified: a compact JWS (JWT) signed with Ed25519.
+
+Claims:
+
+- `iss`: `fc:<FC_REGION>:<FC_FUNCTION_NAME>` as FC sets them for the function, or
+  `dmcode` when either is missing (local runs), so a backend can tell which deployment
+  vouches for the address;
+- `aud`: `email-verification`, the one purpose these proofs serve;
+- `sub`: the normalised address; `type`: the usage type that was verified;
+- `iat`, `exp` (`iat` + 300 s), `jti` (random, for the backend's replay check).
+
+The header names the signing key (`kid`); `/.well-known/jwks.json` publishes the public
+key of every configured CODE_SECRETS key, so proofs signed before a rotation still verify.
+Hand-written on `cryptography` so the function ships no JWT library.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from dmcode.otp import Key, Keyring, b64url
+
+AUDIENCE = "email-verification"
+FALLBACK_ISSUER = "dmcode"
+PROOF_TTL = 300
+
+
+def default_issuer(env: Mapping[str, str]) -> str:
+    """The function's own name for `iss`, from the variables FC sets."""
+    region = env.get("FC_REGION", "").strip()
+    name = env.get("FC_FUNCTION_NAME", "").strip()
+    if region and name:
+        return f"fc:{region}:{name}"
+    return FALLBACK_ISSUER
+
+
+def _signing_key(key: Key) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(key.proof_seed)
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class Prover:
+    """Issues proofs with the first key and publishes the public half of every key."""
+
+    def __init__(self, keyring: Keyring, issuer: str, audience: str = AUDIENCE) -> None:
+        self.keyring = keyring
+        self.issuer = issuer
+        self.audience = audience
+        self._signer = _signing_key(keyring.current)
+
+    def issue(self, to: str, usage_type: str, now: float) -> str:
+        issued_at = int(now)
+        header = {"alg": "EdDSA", "typ": "JWT", "kid": self.keyring.current.kid}
+        claims = {
+            "iss": self.issuer,
+            "sub": to,
+            "aud": self.audience,
+            "type": usage_type,
+            "iat": issued_at,
+            "exp": issued_at + PROOF_TTL,
+            "jti": b64url(secrets.token_bytes(16)),
+        }
+        signing_input = f"{b64url(_json(header))}.{b64url(_json(claims))}"
+        signature = self._signer.sign(signing_input.encode("ascii"))
+        return f"{signing_input}.{b64url(signature)}"
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        keys = []
+        for key in self.keyring.keys:
+            public = _signing_key(key).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            keys.append(
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": b64url(public),
+                    "kid": key.kid,
+                    "alg": "EdDSA",
+                    "use": "sig",
+                }
+            )
+        return {"keys": keys}

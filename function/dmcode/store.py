@@ -1,0 +1,264 @@
+"""The public flow's shared state: fixed-window counters, token pointers, single use.
+
+Two stores speak one small interface: MemoryStore for one instance on purpose (local
+runs, tests) and RedisStore for everything else, since FC runs one request per instance
+and an in-process store protects nothing across instances. Every operation a race could
+break is atomic in both. Callers pass keys already free of addresses and IPs in clear
+(see `Keyring.store_key`).
+
+RedisStore fails closed: any Redis error or timeout is StoreUnavailable, a 503
+`store_unavailable`, never a request let through unchecked.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from dmcode.errors import ApiError, ConfigError
+from dmcode.settings import Settings
+
+if TYPE_CHECKING:
+    import redis
+
+PREFIX = "dmcode:"
+REDIS_TIMEOUT = 1.0
+
+
+class StoreUnavailable(ApiError):
+    """The store cannot be reached; the public flow refuses rather than run unchecked."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503, "store_unavailable", "The verification service is unavailable; try again later."
+        )
+
+
+@dataclass(frozen=True)
+class Quota:
+    """At most `limit` events per fixed window of `window` seconds from the first one."""
+
+    key: str
+    limit: int
+    window: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A counter after `take`: events counted so far, and seconds left in its window."""
+
+    used: int
+    ttl: float
+
+
+class Store(Protocol):
+    def take(self, quotas: Sequence[Quota]) -> tuple[bool, tuple[Usage, ...]]:
+        """Counts one event on every quota if all have room, else counts nothing.
+
+        Returns whether it counted, and each counter's usage afterwards. All or nothing,
+        so a refused request spends no budget and a race cannot overshoot any limit.
+        """
+        ...
+
+    def release(self, quotas: Sequence[Quota]) -> None:
+        """Gives back one event taken on each quota, keeping its window."""
+        ...
+
+    def put(self, key: str, value: str, ttl: int) -> None: ...
+
+    def get(self, key: str) -> str | None: ...
+
+    def consume(self, key: str, ttl: int) -> bool:
+        """Marks `key` used for `ttl` seconds; True only for the first caller."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class MemoryStore:
+    """One process's store, safe across threads; time comes from `clock` for tests."""
+
+    _SWEEP_EVERY = 1024
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[str, float]] = {}
+        self._writes = 0
+
+    def _live(self, key: str, now: float) -> tuple[str, float] | None:
+        item = self._items.get(key)
+        if item is not None and item[1] <= now:
+            del self._items[key]
+            return None
+        return item
+
+    def _write(self, key: str, value: str, expires_at: float) -> None:
+        self._items[key] = (value, expires_at)
+        self._writes += 1
+        if self._writes % self._SWEEP_EVERY == 0:
+            now = self._clock()
+            for stale in [k for k, (_, until) in self._items.items() if until <= now]:
+                del self._items[stale]
+
+    def take(self, quotas: Sequence[Quota]) -> tuple[bool, tuple[Usage, ...]]:
+        with self._lock:
+            now = self._clock()
+            # (used, window end) per quota; a counter that does not exist yet opens a window.
+            current = []
+            for quota in quotas:
+                item = self._live(quota.key, now)
+                current.append((int(item[0]), item[1]) if item else (0, now + quota.window))
+            if any(used >= q.limit for q, (used, _) in zip(quotas, current, strict=True)):
+                return False, tuple(
+                    Usage(used, until - now if used else 0.0) for used, until in current
+                )
+            for quota, (used, until) in zip(quotas, current, strict=True):
+                self._write(quota.key, str(used + 1), until)
+            return True, tuple(Usage(used + 1, until - now) for used, until in current)
+
+    def release(self, quotas: Sequence[Quota]) -> None:
+        with self._lock:
+            now = self._clock()
+            for quota in quotas:
+                item = self._live(quota.key, now)
+                if item is not None and int(item[0]) > 0:
+                    self._items[quota.key] = (str(int(item[0]) - 1), item[1])
+
+    def put(self, key: str, value: str, ttl: int) -> None:
+        with self._lock:
+            self._write(key, value, self._clock() + ttl)
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            item = self._live(key, self._clock())
+            return item[0] if item else None
+
+    def consume(self, key: str, ttl: int) -> bool:
+        with self._lock:
+            now = self._clock()
+            if self._live(key, now) is not None:
+                return False
+            self._write(key, "1", now + ttl)
+            return True
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+
+# KEYS: the counters; ARGV: limit and window (ms) per counter, in the same order.
+# Answers {counted (0/1), used_1, pttl_1, used_2, pttl_2, ...}.
+_TAKE = """
+local usage = {}
+local room = 1
+for i, key in ipairs(KEYS) do
+  local used = tonumber(redis.call('GET', key) or '0')
+  local ttl = redis.call('PTTL', key)
+  if used >= tonumber(ARGV[2 * i - 1]) then room = 0 end
+  usage[2 * i - 1] = used
+  usage[2 * i] = math.max(ttl, 0)
+end
+if room == 1 then
+  for i, key in ipairs(KEYS) do
+    local used = redis.call('INCR', key)
+    local ttl = redis.call('PTTL', key)
+    if ttl < 0 then
+      redis.call('PEXPIRE', key, ARGV[2 * i])
+      ttl = tonumber(ARGV[2 * i])
+    end
+    usage[2 * i - 1] = used
+    usage[2 * i] = ttl
+  end
+end
+table.insert(usage, 1, room)
+return usage
+"""
+
+_RELEASE = """
+for _, key in ipairs(KEYS) do
+  local used = tonumber(redis.call('GET', key) or '0')
+  if used > 0 then redis.call('DECR', key) end
+end
+return 0
+"""
+
+
+class RedisStore:
+    """The shared store; every operation is one atomic Redis command or script."""
+
+    def __init__(self, url: str, timeout: float = REDIS_TIMEOUT) -> None:
+        # Imported here so that deployments without REDIS_URL never load the client.
+        import redis  # noqa: PLC0415
+        from redis.backoff import NoBackoff  # noqa: PLC0415
+        from redis.retry import Retry  # noqa: PLC0415
+
+        self._errors = redis.exceptions.RedisError
+        # No client retries: a timed-out INCR may have counted, and a retry would count
+        # twice; the caller answers 503 and the user tries again.
+        self._redis: redis.Redis = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._take = self._redis.register_script(_TAKE)
+        self._release = self._redis.register_script(_RELEASE)
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as error:
+            raise StoreUnavailable() from error
+
+    def take(self, quotas: Sequence[Quota]) -> tuple[bool, tuple[Usage, ...]]:
+        keys = [PREFIX + q.key for q in quotas]
+        args: list[int] = []
+        for quota in quotas:
+            args += [quota.limit, quota.window * 1000]
+        with self._guard():
+            answer = self._take(keys=keys, args=args)
+        counted, *flat = (int(value) for value in answer)
+        usage = tuple(Usage(flat[i], flat[i + 1] / 1000) for i in range(0, len(flat), 2))
+        return counted == 1, usage
+
+    def release(self, quotas: Sequence[Quota]) -> None:
+        with self._guard():
+            self._release(keys=[PREFIX + q.key for q in quotas])
+
+    def put(self, key: str, value: str, ttl: int) -> None:
+        with self._guard():
+            self._redis.set(PREFIX + key, value, ex=ttl)
+
+    def get(self, key: str) -> str | None:
+        with self._guard():
+            value = self._redis.get(PREFIX + key)
+        return None if value is None else str(value)
+
+    def consume(self, key: str, ttl: int) -> bool:
+        with self._guard():
+            return bool(self._redis.set(PREFIX + key, "1", ex=ttl, nx=True))
+
+    def delete(self, key: str) -> None:
+        with self._guard():
+            self._redis.delete(PREFIX + key)
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def open_store(settings: Settings) -> Store:
+    """Redis when REDIS_URL is set, else the in-process store if STORE=memory asks for it."""
+    if settings.redis_url:
+        return RedisStore(settings.redis_url)
+    if settings.store == "memory":
+        return MemoryStore()
+    raise ConfigError(
+        [("REDIS_URL", "is required by the public flow, or STORE=memory for one instance")]
+    )

@@ -1,0 +1,191 @@
+"""The store's atomic operations, on the in-process store and on a real Redis."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+
+from dmcode.settings import load
+from dmcode.store import MemoryStore, Quota, RedisStore, StoreUnavailable, open_store
+from tests.fixtures.redis import RedisServer, StoreCase
+
+FUNCTION_DIR = Path(__file__).resolve().parents[1] / "function"
+BASE_ENV = {
+    "DM_ACCOUNT_NAME": "noreply@mail.example.com",
+    "CODE_SECRETS": "store-test-secret-0123456789-abcdefgh",
+}
+
+
+def test_take_counts_until_the_limit_then_refuses_without_counting(store_case: StoreCase):
+    store = store_case.store
+    quota = Quota("rl:test", 3, 60)
+    for expected in (1, 2, 3):
+        counted, (usage,) = store.take([quota])
+        assert counted and usage.used == expected
+        assert 59 < usage.ttl <= 60
+    for _ in range(3):
+        counted, (usage,) = store.take([quota])
+        assert not counted and usage.used == 3
+        assert 0 < usage.ttl <= 60
+
+
+def test_a_window_opens_with_its_first_event_and_is_not_pushed_out(store_case: StoreCase):
+    store = store_case.store
+    quota = Quota("rl:window", 1, 2)
+    assert store.take([quota])[0]
+    store_case.wait(1.0)
+    counted, (usage,) = store.take([quota])
+    assert not counted and usage.ttl <= 1.05
+    store_case.wait(1.1)
+    counted, (usage,) = store.take([quota])
+    assert counted and usage.used == 1 and usage.ttl > 1.5
+
+
+def test_take_is_all_or_nothing(store_case: StoreCase):
+    store = store_case.store
+    roomy, full = Quota("rl:roomy", 10, 60), Quota("rl:full", 1, 60)
+    assert store.take([full])[0]
+    counted, usage = store.take([roomy, full])
+    assert not counted
+    assert [u.used for u in usage] == [0, 1]
+    counted, (usage_roomy,) = store.take([roomy])
+    assert counted and usage_roomy.used == 1
+
+
+def test_release_gives_one_back_and_keeps_the_window(store_case: StoreCase):
+    store = store_case.store
+    quota = Quota("rl:release", 1, 60)
+    assert store.take([quota])[0]
+    assert not store.take([quota])[0]
+    store_case.wait(1.0)
+    store.release([quota])
+    counted, (usage,) = store.take([quota])
+    assert counted and usage.used == 1 and usage.ttl <= 59.05
+    store.release([Quota("rl:never-taken", 1, 60)])
+    store.release([Quota("rl:never-taken", 1, 60)])
+    assert store.take([Quota("rl:never-taken", 1, 60)])[1][0].used == 1
+
+
+def test_consume_is_true_only_the_first_time(store_case: StoreCase):
+    store = store_case.store
+    assert store.consume("used:a", 60)
+    assert not store.consume("used:a", 60)
+    assert store.consume("used:b", 60)
+    assert store.get("used:a") is not None
+
+
+def test_values_live_for_their_ttl(store_case: StoreCase):
+    store = store_case.store
+    store.put("cur:x", "first", 1)
+    store.put("cur:y", "kept", 60)
+    store.consume("used:x", 1)
+    assert store.get("cur:x") == "first"
+    store.put("cur:x", "second", 1)
+    assert store.get("cur:x") == "second"
+    store_case.wait(1.1)
+    assert store.get("cur:x") is None
+    assert store.get("cur:y") == "kept"
+    assert store.consume("used:x", 1)
+    store.delete("cur:y")
+    assert store.get("cur:y") is None
+    store.delete("cur:missing")
+
+
+def test_parallel_takes_never_overshoot(store_case: StoreCase):
+    store = store_case.store
+    quotas = [Quota("rl:race-a", 5, 60), Quota("rl:race-b", 7, 60)]
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(lambda _: store.take(quotas)[0], range(50)))
+    assert results.count(True) == 5
+
+
+def test_parallel_consumes_let_exactly_one_through(store_case: StoreCase):
+    store = store_case.store
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(lambda _: store.consume("used:race", 60), range(50)))
+    assert results.count(True) == 1
+
+
+def test_redis_keys_carry_the_prefix(redis_url: str):
+    store = RedisStore(redis_url)
+    store.take([Quota("rl:p", 2, 60)])
+    store.put("cur:p", "v", 60)
+    store.consume("used:p", 60)
+    keys = sorted(redis.Redis.from_url(redis_url, decode_responses=True).keys("*"))
+    assert keys == ["dmcode:cur:p", "dmcode:rl:p", "dmcode:used:p"]
+    ttls = [redis.Redis.from_url(redis_url).ttl(key) for key in keys]
+    assert all(0 < ttl <= 60 for ttl in ttls)
+    store.close()
+
+
+def test_a_stopped_redis_fails_closed_on_every_operation(redis_url: str, redis_server: RedisServer):
+    store = RedisStore(redis_url, timeout=0.5)
+    store.put("cur:z", "v", 60)
+    operations: list[Callable[[], object]] = [
+        lambda: store.take([Quota("rl:z", 1, 60)]),
+        lambda: store.release([Quota("rl:z", 1, 60)]),
+        lambda: store.put("cur:z", "v", 60),
+        lambda: store.get("cur:z"),
+        lambda: store.consume("used:z", 60),
+        lambda: store.delete("cur:z"),
+    ]
+    with redis_server.stopped():
+        for operation in operations:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable) as caught:
+                operation()
+            assert time.monotonic() - started < 1.0
+            assert (caught.value.status, caught.value.code) == (503, "store_unavailable")
+    # Back up (empty: nothing is persisted), the same store object works again.
+    assert store.get("cur:z") is None
+    assert store.take([Quota("rl:z", 1, 60)])[0]
+    store.close()
+
+
+def test_a_redis_that_stops_answering_fails_closed_within_the_timeout(
+    redis_url: str, redis_server: RedisServer
+):
+    store = RedisStore(redis_url, timeout=0.3)
+    assert store.take([Quota("rl:t", 1, 60)])[0]
+    with redis_server.frozen():
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            store.take([Quota("rl:t", 1, 60)])
+        assert time.monotonic() - started < 1.5
+    assert not store.take([Quota("rl:t", 1, 60)])[0]
+    store.close()
+
+
+def test_open_store_follows_the_settings(redis_url: str):
+    memory = open_store(load({**BASE_ENV, "STORE": "memory"}))
+    assert isinstance(memory, MemoryStore)
+    shared = open_store(load({**BASE_ENV, "REDIS_URL": redis_url}))
+    assert isinstance(shared, RedisStore)
+    assert shared.consume("used:open", 60)
+    shared.close()
+
+
+def test_the_redis_client_is_imported_only_when_redis_is_configured():
+    script = (
+        "import sys\n"
+        "from dmcode.settings import load\n"
+        "from dmcode.store import open_store\n"
+        "import dmcode.verification\n"
+        f"open_store(load({{**{BASE_ENV!r}, 'STORE': 'memory'}}))\n"
+        "assert 'redis' not in sys.modules, 'redis was imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PYTHONPATH": str(FUNCTION_DIR)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
