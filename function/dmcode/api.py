@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,12 +21,20 @@ from dmcode.addresses import mask, normalise
 from dmcode.app import App
 from dmcode.errors import ApiError, ConfigError
 from dmcode.http import Request, Response
+from dmcode.limits import Limiter, client_ip
 from dmcode.mailer import Credentials, CredentialsMissing, SendResult, choose_credentials
-from dmcode.templates import TYPES
+from dmcode.otp import Keyring
+from dmcode.store import StoreUnavailable
+from dmcode.templates import CODE_TYPES, TYPES
+from dmcode.verification import VerificationFlow
 
 MAX_BODY = 16 * 1024
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,4}$")
 _CORS_MAX_AGE = "600"
+_JWKS_MAX_AGE = "300"
+# The role credentials of the request being handled: the public flow mails through a
+# callback, and FC 2.0 may run several requests of one instance in threads.
+_request_credentials: ContextVar[Credentials | None] = ContextVar("credentials", default=None)
 
 
 @dataclass
@@ -49,6 +58,18 @@ class Api:
         self.config_error = config_error
         self.base_path = app.settings.base_path if app else ""
         self.origins = frozenset(app.settings.cors_allow_origins) if app else frozenset()
+        self.flow: VerificationFlow | None = None
+        self.send_limiter: Limiter | None = None
+        if app is not None and app.store is not None:
+            s = app.settings
+            if s.public_flow_enabled:
+                self.flow = VerificationFlow(s, app.store, self._mail_code)
+            if s.send_rate_limits:
+                # Keys hash addresses; without CODE_SECRETS the send tokens key them.
+                keyring = Keyring(s.code_secrets or s.send_tokens)
+                self.send_limiter = Limiter(
+                    s.send_rate_limits, app.store, keyring.store_key, namespace="send"
+                )
 
     # -- entry points ------------------------------------------------------------
 
@@ -56,6 +77,7 @@ class Api:
         """Answers one HTTP request; never raises."""
         started = time.perf_counter()
         trace = _Trace()
+        bound = _request_credentials.set(credentials)
         try:
             response = self._route(request, credentials, trace)
         except ApiError as error:
@@ -63,6 +85,8 @@ class Api:
             _note_error(trace, error)
         except Exception:
             response = self._internal_error(request.request_id, trace)
+        finally:
+            _request_credentials.reset(bound)
         self._decorate(request, response)
         self._log(request.request_id, trace, response.status, started, request.method)
         return response
@@ -124,6 +148,9 @@ class Api:
             "/health": {"GET": self._health},
             "/send": {"POST": self._send_route},
             "/": {"POST": self._send_route},
+            "/verifications": {"POST": self._start_route},
+            "/verifications/check": {"POST": self._check_route},
+            "/.well-known/jwks.json": {"GET": self._jwks_route},
         }
 
     def _strip_base(self, path: str) -> str:
@@ -167,6 +194,53 @@ class Api:
         self._authorize(request, app.settings.send_tokens)
         return Response.json(200, self._send(app, body, credentials, trace, request.request_id))
 
+    def _start_route(
+        self, request: Request, body: dict[str, Any], credentials: Credentials | None, trace: _Trace
+    ) -> Response:
+        flow = self._require_flow()
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_request", "The body must be a JSON object.")
+        usage_type = body.get("type", "SignIn")
+        if usage_type not in CODE_TYPES:
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"type must be one of {', '.join(CODE_TYPES)}.",
+                field="type",
+            )
+        trace.type = usage_type
+        to = normalise(body.get("to"), "to")
+        trace.to = mask(to)
+        locale = _locale(body.get("locale"), "locale") or _accept_language(
+            request.header("accept-language")
+        )
+        ip = self._client_ip(request)
+        return Response.json(202, flow.start(to, usage_type, locale, ip))
+
+    def _check_route(
+        self, request: Request, body: dict[str, Any], credentials: Credentials | None, trace: _Trace
+    ) -> Response:
+        flow = self._require_flow()
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_request", "The body must be a JSON object.")
+        token = _string(body, "token")
+        code = body.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = str(code)
+        if not isinstance(code, str):
+            raise ApiError(400, "invalid_request", "code must be a string.", field="code")
+        result = flow.check(token, code)
+        trace.type = str(result["type"])
+        trace.to = mask(str(result["to"]))
+        return Response.json(200, result)
+
+    def _jwks_route(
+        self, request: Request, body: dict[str, Any], credentials: Credentials | None, trace: _Trace
+    ) -> Response:
+        return Response.json(
+            200, self._require_flow().jwks(), {"Cache-Control": f"public, max-age={_JWKS_MAX_AGE}"}
+        )
+
     # -- the work ----------------------------------------------------------------
 
     def _send(
@@ -195,6 +269,7 @@ class Api:
             _check_code(payload)
             if payload.get("link") is not None:
                 _check_link(payload, app.settings.send_link_hosts)
+        self._take_send_limits(to, body.get("ip"), trace)
         result = self._deliver(app, to, usage_type, locale, payload, credentials, trace)
         return {
             "ok": True,
@@ -211,7 +286,7 @@ class Api:
         locale: str | None,
         payload: Mapping[str, object],
         credentials: Credentials | None,
-        trace: _Trace,
+        trace: _Trace | None = None,
     ) -> SendResult:
         rendered = app.templates.render(usage_type, locale, payload)
         try:
@@ -225,11 +300,42 @@ class Api:
                 extra={"variables": ["DM_ACCESS_KEY_ID", "DM_ACCESS_KEY_SECRET"]},
             ) from None
         result = app.mailer.send(to, rendered, chosen)
-        trace.dm_request_id = result.request_id
-        trace.attempts = result.attempts
+        if trace is not None:
+            trace.dm_request_id = result.request_id
+            trace.attempts = result.attempts
         return result
 
+    def _take_send_limits(self, to: str, ip: object, trace: _Trace) -> None:
+        if self.send_limiter is None:
+            return
+        try:
+            self.send_limiter.take(to, ip if isinstance(ip, str) else "")
+        except StoreUnavailable:
+            # Sign-ins must not stop because the limits' store did: send, and say so.
+            trace.extra["sendLimits"] = "store_unavailable"
+
+    def _mail_code(
+        self, to: str, usage_type: str, locale: str | None, payload: dict[str, object]
+    ) -> SendResult:
+        """How the public flow mails its code: like /send, with this request's role."""
+        app = self._require_app()
+        return self._deliver(app, to, usage_type, locale, payload, _request_credentials.get())
+
+    def _client_ip(self, request: Request) -> str:
+        trust = self.app.settings.trust_proxy if self.app else 0
+        return client_ip(request.source_ip, request.header("x-forwarded-for"), trust)
+
     # -- helpers -----------------------------------------------------------------
+
+    def _require_flow(self) -> VerificationFlow:
+        self._require_app()
+        if self.flow is None:
+            raise ApiError(
+                404,
+                "not_enabled",
+                "The public verification flow is not enabled: set CODE_SECRETS to enable it.",
+            )
+        return self.flow
 
     def _require_app(self) -> App:
         if self.app is None:
@@ -347,6 +453,15 @@ def _locale(value: object, field_name: str) -> str | None:
             field=field_name,
         )
     return value
+
+
+def _accept_language(header: str | None) -> str | None:
+    """The first language tag of Accept-Language that is usable as a locale."""
+    for part in (header or "").split(","):
+        tag = part.split(";")[0].strip()
+        if tag and tag != "*" and _LOCALE.match(tag):
+            return tag
+    return None
 
 
 def _check_code(payload: Mapping[str, Any]) -> None:

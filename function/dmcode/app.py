@@ -15,6 +15,7 @@ from dmcode import templates
 from dmcode.errors import ConfigError
 from dmcode.mailer import Mailer
 from dmcode.settings import Settings
+from dmcode.store import Store, open_store
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class App:
     settings: Settings
     templates: templates.TemplateSet
     mailer: Mailer
+    # Limits, attempts and single use; only when something needs it (the Redis client
+    # is imported only then).
+    store: Store | None
 
 
 def build(environ: Mapping[str, str], code_dir: Path) -> App:
@@ -44,4 +48,6 @@ def build(environ: Mapping[str, str], code_dir: Path) -> App:
         problems.extend(error.problems)
     if problems:
         raise ConfigError(problems)
-    return App(settings, template_set, Mailer(settings))
+    needs_store = settings.public_flow_enabled or bool(settings.send_rate_limits)
+    store = open_store(settings) if needs_store else None
+    return App(settings, template_set, Mailer(settings), store)

@@ -227,11 +227,19 @@ def load(env: Mapping[str, str]) -> Settings:
     redis_url = r.raw("REDIS_URL")
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         r.problem("REDIS_URL", "must start with redis://, rediss:// or unix://")
+    if store == "redis" and redis_url is None:
+        r.problem("REDIS_URL", "is required by STORE=redis")
     if code_secrets and redis_url is None and store != "memory":
         r.problem(
             "REDIS_URL",
             "is required by the public flow (CODE_SECRETS): FC runs one request per "
             "instance, so limits need a shared store; set STORE=memory only for one instance",
+        )
+
+    if send_rate_limits and redis_url is None and store != "memory":
+        r.problem(
+            "SEND_RATE_LIMITS",
+            "needs a shared store: set REDIS_URL (or STORE=memory for one instance)",
         )
 
     default_locale = r.raw("DEFAULT_LOCALE") or "en"
