@@ -1,0 +1,6 @@
+"""A local stand-in for FC 3.0's python3.10 runtime: HTTP trigger, FC API and instances."""
+
+from local.fc_runtime.config import Credentials, RuntimeConfig
+from local.fc_runtime.runtime import Runtime
+
+__all__ = ["Credentials", "Runtime", "RuntimeConfig"]

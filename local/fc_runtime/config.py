@@ -1,0 +1,84 @@
+"""What one local function is: its code, entry points, limits, identity and environment."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# FC's own limits for a synchronous HTTP-trigger call.
+MAX_HEADER_BYTES = 8 * 1024
+MAX_PATH_BYTES = 4 * 1024
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The key pair FC hands the function (its role's STS credentials in the cloud)."""
+
+    access_key_id: str = ""
+    access_key_secret: str = ""
+    security_token: str = ""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Options of one local runtime; defaults mirror a small FC 3.0 python3.10 function."""
+
+    code_dir: Path
+    handler: str = "index.handler"
+    initializer: str | None = None
+    timeout: float = 3.0
+    initialization_timeout: float | None = None
+    memory: int = 512
+    env: dict[str, str] = field(default_factory=dict)
+    instances: int = 1
+    service: str = "local"
+    function: str = "main"
+    region: str = "cn-hangzhou"
+    account_id: str = "1234567890123456"
+    credentials: Credentials = Credentials()
+    # Key pairs the FC 2016-08-15 API accepts: AccessKeyId -> AccessKeySecret.
+    api_keys: dict[str, str] = field(default_factory=dict)
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    @property
+    def init_timeout(self) -> float:
+        return self.initialization_timeout or self.timeout
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """Split `NAME=VALUE`; the value may itself contain `=`."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ValueError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Read a dotenv-style file: `NAME=VALUE` lines, `#` comments, optional `export` and quotes."""
+    env: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").lstrip()
+        try:
+            name, value = parse_assignment(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from None
+        value = value.strip()
+        if value[:1] in {'"', "'"}:
+            parts = shlex.split(value)
+            value = parts[0] if parts else ""
+        env[name] = value
+    return env
+
+
+def parse_api_key(text: str) -> tuple[str, str]:
+    """Split `ID:SECRET`."""
+    key_id, sep, secret = text.partition(":")
+    if not sep or not key_id or not secret:
+        raise ValueError("expected ID:SECRET")
+    return key_id, secret

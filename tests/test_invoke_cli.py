@@ -1,0 +1,251 @@
+"""`python -m tools.invoke` sends a code through the HTTP trigger or the FC API, end to end."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from local.dm_emulator import Emulator
+from local.fc_runtime import Credentials, Runtime
+from tests.fixtures.emulator import (
+    DEV_KEY_ID,
+    DEV_KEY_SECRET,
+    SENDER,
+    STS_KEY_ID,
+    STS_KEY_SECRET,
+    STS_TOKEN,
+)
+from tests.fixtures.runtime import FUNCTION_DIR, ROOT, SAMPLE_DIR, StartRuntime
+
+TOKEN = "sample-send-token-0123456789"
+KEY_ID, KEY_SECRET = "cli-key-id", "cli-key-secret"
+SECRET_VARS = ("SEND_TOKEN", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+    return subprocess.run(
+        [sys.executable, "-m", "tools.invoke", *args],
+        cwd=ROOT,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def fc_args(runtime: Runtime, *extra: str) -> list[str]:
+    return [
+        "--fc-endpoint",
+        runtime.url,
+        "--service",
+        "svc",
+        "--function",
+        "fn",
+        "--access-key-id",
+        KEY_ID,
+        *extra,
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def sample(start_runtime: StartRuntime) -> Runtime:
+    return start_runtime(
+        SAMPLE_DIR,
+        {"SAMPLE_TOKEN": TOKEN},
+        service="svc",
+        function="fn",
+        api_keys={KEY_ID: KEY_SECRET},
+    )
+
+
+def test_trigger_path_prints_the_dm_request_id(sample: Runtime) -> None:
+    result = run_cli(
+        "--url", sample.url, "--token", TOKEN, "--to", "a@example.com", "--code", "123456"
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "DM-123456\n", "")
+
+
+def test_token_comes_from_send_token_and_code_is_random(sample: Runtime) -> None:
+    result = run_cli("--url", sample.url, "--to", "a@example.com", env={"SEND_TOKEN": TOKEN})
+    assert result.returncode == 0
+    assert re.fullmatch(r"DM-\d{6}\n", result.stdout)
+
+
+def test_bad_token_is_one_line_401(sample: Runtime) -> None:
+    result = run_cli("--url", sample.url, "--token", "wrong", "--to", "a@example.com")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: HTTP 401 unauthorized: bad token [request 1-")
+    assert result.stderr.count("\n") == 1
+
+
+def test_dm_failure_is_reported_with_its_details(sample: Runtime) -> None:
+    result = run_cli("--url", sample.url, "--token", TOKEN, "--to", "fail@example.com")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: HTTP 502 upstream_error: DM rejected the call (dmCode=InvalidAccount)"
+    )
+
+
+def test_unreachable_url_is_one_line() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_cli("--url", url, "--token", TOKEN, "--to", "a@example.com")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot reach {url}: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_fc_api_direct_invocation_with_keys_from_env(sample: Runtime) -> None:
+    result = run_cli(
+        "--fc-endpoint",
+        sample.url,
+        "--service",
+        "svc",
+        "--function",
+        "fn",
+        "--to",
+        "a@example.com",
+        "--code",
+        "654321",
+        env={"ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET},
+    )
+    assert (result.returncode, result.stdout) == (0, "DM-654321\n")
+
+
+def test_fc_api_http_path_reaches_send(start_runtime: StartRuntime) -> None:
+    runtime = start_runtime(
+        SAMPLE_DIR,
+        {"SAMPLE_OPEN_SEND": "1"},
+        service="svc",
+        function="fn",
+        api_keys={KEY_ID: KEY_SECRET},
+    )
+    result = run_cli(
+        *fc_args(runtime, "--access-key-secret", KEY_SECRET, "--http"),
+        "--to",
+        "a@example.com",
+        "--code",
+        "111222",
+    )
+    assert (result.returncode, result.stdout) == (0, "DM-111222\n")
+
+
+def test_fc_api_refusal_is_one_line(sample: Runtime) -> None:
+    result = run_cli(*fc_args(sample, "--access-key-secret", "wrong"), "--to", "a@example.com")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: FC refused the call: 403 SignatureNotMatch: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_unreachable_fc_endpoint_fails_fast() -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = run_cli(
+        "--fc-endpoint",
+        endpoint,
+        "--service",
+        "svc",
+        "--function",
+        "fn",
+        "--access-key-id",
+        KEY_ID,
+        "--access-key-secret",
+        KEY_SECRET,
+        "--to",
+        "a@example.com",
+    )
+    assert time.monotonic() - started < 10
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot reach {endpoint}: ")
+
+
+# --- the real function, in the local runtime, against the DM emulator --------------
+
+
+@pytest.fixture
+def function(start_runtime: StartRuntime, emulator: Emulator) -> Runtime:
+    return start_runtime(
+        FUNCTION_DIR,
+        {
+            "DM_ACCOUNT_NAME": SENDER,
+            "DM_ENDPOINT": emulator.url,
+            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            "SEND_TOKENS": TOKEN,
+        },
+        service="svc",
+        function="fn",
+        api_keys={KEY_ID: KEY_SECRET},
+        timeout=20,
+    )
+
+
+def test_real_function_sends_through_the_trigger(function: Runtime, emulator: Emulator) -> None:
+    result = run_cli(
+        "--url", function.url, "--token", TOKEN, "--to", "user@example.com", "--code", "482913"
+    )
+    assert result.returncode == 0, result.stderr
+    [message] = emulator.sent(to="user@example.com")
+    assert result.stdout == f"{message.request_id}\n"
+    assert "482913" in (message.text or "")
+    assert message.account_name == SENDER
+
+
+def test_real_function_sends_by_direct_invocation(function: Runtime, emulator: Emulator) -> None:
+    result = run_cli(
+        *fc_args(function, "--access-key-secret", KEY_SECRET),
+        "--to",
+        "user@example.com",
+        "--type",
+        "Register",
+        "--code",
+        "777111",
+        "--locale",
+        "zh-CN",
+    )
+    assert result.returncode == 0, result.stderr
+    [message] = emulator.sent(to="user@example.com")
+    assert result.stdout == f"{message.request_id}\n"
+    assert "777111" in (message.html or "")
+
+
+def test_real_function_refuses_a_bad_token(function: Runtime, emulator: Emulator) -> None:
+    result = run_cli("--url", function.url, "--token", "x" * 20, "--to", "user@example.com")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: HTTP 401 unauthorized: ")
+    assert emulator.messages() == []
+
+
+def test_real_function_uses_role_credentials_from_the_context(
+    start_runtime: StartRuntime, emulator: Emulator
+) -> None:
+    runtime = start_runtime(
+        FUNCTION_DIR,
+        {"DM_ACCOUNT_NAME": SENDER, "DM_ENDPOINT": emulator.url, "SEND_TOKENS": TOKEN},
+        credentials=Credentials(STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN),
+        timeout=20,
+    )
+    result = run_cli("--url", runtime.url, "--token", TOKEN, "--to", "user@example.com")
+    assert result.returncode == 0, result.stderr
+    [message] = emulator.sent(to="user@example.com")
+    assert (message.access_key_id, message.security_token) == (STS_KEY_ID, True)
+
+
+def test_real_function_reports_dm_refusals(function: Runtime, emulator: Emulator) -> None:
+    result = run_cli("--url", function.url, "--token", TOKEN, "--to", "user@unregistered")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: HTTP 400 invalid_email: ")
