@@ -1,0 +1,268 @@
+"""The code directory `make package` builds, run the way FC runs it: Python 3.10, a
+read-only tree, nothing on sys.path but the code directory and its python/ folder, and
+DirectMail reached over real HTTP (the local emulator)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.dm_emulator import Emulator
+from tests.fixtures.emulator import SENDER, STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN
+from tools import package
+
+# Runs inside the packaged tree. Prints one JSON object: the handler's answer and where
+# every imported module came from.
+CHILD = """
+import json, sys, types
+code, event = sys.argv[1], sys.argv[2].encode()
+sys.path[:0] = [code, code + "/python"]
+import index
+credentials = types.SimpleNamespace(
+    access_key_id=sys.argv[3], access_key_secret=sys.argv[4], security_token=sys.argv[5]
+)
+context = types.SimpleNamespace(request_id="req-package-1", credentials=credentials)
+index.initialize(context)
+answer = index.handler(event, context)
+files = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
+print(json.dumps({
+    "answer": answer,
+    "sys_path": sys.path,
+    "module_files": sorted(f for f in files if f),
+    "stdlib": sys.base_prefix,
+}))
+"""
+# PEP 552: bit 0 set = hash-based; bit 1 = check_source. Unchecked-hash is 0b01.
+UNCHECKED_HASH = 0b01
+# Wheels that run on FC's python3.10 runtime (glibc 2.17 or later, x86_64).
+GLIBC_217 = 17
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> package.Package:
+    """The package, built once per session away from any developer's build/."""
+    try:
+        return package.build(tmp_path_factory.mktemp("package") / "code")
+    except package.PackageError as error:
+        pytest.fail(str(error))
+
+
+@pytest.fixture(scope="session")
+def read_only(built: package.Package, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A copy without write permission anywhere, as FC mounts the code."""
+    copy = tmp_path_factory.mktemp("read-only") / "code"
+    subprocess.run(["cp", "-a", str(built.path), str(copy)], check=True)
+    subprocess.run(["chmod", "-R", "a-w", str(copy)], check=True)
+    yield copy
+    subprocess.run(["chmod", "-R", "u+w", str(copy)], check=True)
+
+
+def tree_listing(root: Path) -> list[str]:
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*"))
+
+
+def run_packaged(code: Path, event: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    python = package.find_python310()
+    result = subprocess.run(
+        [
+            python,
+            "-I",  # no PYTHON* variables, no user site, no script directory
+            "-S",  # no site-packages either
+            "-B",  # FC cannot write bytecode into the code directory
+            "-c",
+            CHILD,
+            str(code),
+            json.dumps(event),
+            STS_KEY_ID,
+            STS_KEY_SECRET,
+            STS_TOKEN,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    output: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return output
+
+
+def test_packaged_handler_sends_through_directmail_from_a_read_only_tree(
+    read_only: Path, emulator: Emulator
+) -> None:
+    before = tree_listing(read_only)
+    env = {
+        "DM_ACCOUNT_NAME": SENDER,
+        "DM_ENDPOINT": emulator.url,
+        "FC_REGION": "cn-hangzhou",
+        "FC_FUNCTION_NAME": "dm-verification-code",
+        "LOG_LEVEL": "WARNING",
+    }
+    event = {"to": "Alice@Example.COM", "type": "SignIn", "payload": {"code": "123456"}}
+
+    output = run_packaged(read_only, event, env)
+
+    answer = json.loads(output["answer"])
+    assert answer["ok"] is True
+    assert answer["requestId"] == "req-package-1"
+    (message,) = emulator.messages(to="Alice@example.com")
+    assert message.sent
+    assert answer["envId"] == message.env_id
+    assert answer["dmRequestId"] == message.request_id
+    assert "123456" in (message.text or "")
+    assert message.access_key_id == STS_KEY_ID
+    assert message.security_token
+    assert tree_listing(read_only) == before, "the run wrote into the code directory"
+
+
+def test_packaged_code_imports_nothing_from_outside_the_package(
+    read_only: Path, emulator: Emulator
+) -> None:
+    env = {"DM_ACCOUNT_NAME": SENDER, "DM_ENDPOINT": emulator.url, "LOG_LEVEL": "WARNING"}
+    event = {"to": "bob@example.com", "type": "Register", "payload": {"code": "654321"}}
+
+    output = run_packaged(read_only, event, env)
+
+    stdlib = os.path.realpath(output["stdlib"])
+    allowed = (str(read_only) + os.sep, stdlib + os.sep)
+    outside = [f for f in output["module_files"] if not os.path.realpath(f).startswith(allowed)]
+    assert outside == []
+    assert str(read_only) in output["sys_path"]
+    assert not [p for p in output["sys_path"] if "site-packages" in p]
+
+
+def test_every_native_wheel_fits_fc_python310_on_x86_64(built: package.Package) -> None:
+    wheels = list((built.path / "python").glob("*.dist-info/WHEEL"))
+    assert wheels
+    native = 0
+    for wheel in wheels:
+        tags = [
+            line.split(":", 1)[1].strip()
+            for line in wheel.read_text().splitlines()
+            if line.startswith("Tag:")
+        ]
+        if all(tag.endswith("-none-any") for tag in tags):
+            continue
+        native += 1
+        assert any(fits_fc(tag) for tag in tags), f"{wheel.parent.name}: {tags}"
+    assert native > 0, "aiohttp and cryptography ship native code; none was checked"
+
+
+def fits_fc(tag: str) -> bool:
+    interpreter, abi, platform = tag.split("-")
+    abi3 = re.match(r"^cp3(\d+)$", interpreter)
+    python_ok = (interpreter, abi) == ("cp310", "cp310") or (
+        abi == "abi3" and abi3 is not None and int(abi3[1]) <= 10
+    )
+    if not python_ok or not platform.endswith("_x86_64"):
+        return False
+    if platform.startswith(("manylinux1_", "manylinux2010_", "manylinux2014_")):
+        return True
+    glibc = re.match(r"^manylinux_2_(\d+)_x86_64$", platform)
+    return glibc is not None and int(glibc[1]) <= GLIBC_217
+
+
+def test_async_timeout_is_installed_for_python310(built: package.Package) -> None:
+    # aiohttp needs it below 3.11 only: a pip run by a newer Python leaves it out.
+    assert (built.path / "python" / "async_timeout" / "__init__.py").is_file()
+
+
+def test_every_module_has_unchecked_hash_bytecode_for_python310(
+    built: package.Package,
+) -> None:
+    sources = list(built.path.rglob("*.py"))
+    assert len(sources) > 100
+    missing, wrong_mode = [], []
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-310.pyc"
+        if not pyc.is_file():
+            missing.append(str(source.relative_to(built.path)))
+            continue
+        header = pyc.read_bytes()[:16]
+        flags = int.from_bytes(header[4:8], "little")
+        if flags != UNCHECKED_HASH:
+            wrong_mode.append(str(pyc.relative_to(built.path)))
+    assert missing == []
+    assert wrong_mode == []
+    foreign = [p for p in built.path.rglob("*.pyc") if ".cpython-310." not in p.name]
+    assert foreign == []
+
+
+def test_nothing_dev_only_is_shipped(built: package.Package) -> None:
+    top = {path.name for path in built.path.iterdir()}
+    assert top >= {"index.py", "dmcode", "python"}
+    assert not top & {"tests", "local", "tools", ".env", "requirements.txt", "template.yml"}
+    own = [p for p in built.path.rglob("*") if "python" not in p.relative_to(built.path).parts]
+    assert not [p for p in own if p.name in {"tests", "conftest.py", ".env"}]
+    assert not (built.path / "python" / "bin").exists()
+
+
+def test_files_are_readable_by_any_user(built: package.Package) -> None:
+    unreadable = [
+        p
+        for p in built.path.rglob("*")
+        if not p.is_symlink() and not p.stat().st_mode & stat.S_IROTH
+    ]
+    assert unreadable == []
+
+
+def test_summary_reports_files_and_sizes(built: package.Package) -> None:
+    assert built.files == sum(1 for p in built.path.rglob("*") if p.is_file())
+    assert 0 < built.zipped_size < built.size
+    assert f"{built.files} files" in built.summary()
+
+
+def test_failed_build_leaves_the_previous_package_in_place(
+    built: package.Package, tmp_path: Path
+) -> None:
+    output = tmp_path / "code"
+    output.mkdir()
+    (output / "index.py").write_text("previous = True\n")
+    broken = tmp_path / "requirements.txt"
+    broken.write_text("this-package-does-not-exist-anywhere==0.0.0\n")
+
+    with pytest.raises(package.PackageError, match="pip install failed"):
+        package.build(output, requirements=broken)
+
+    assert (output / "index.py").read_text() == "previous = True\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["code", "requirements.txt"]
+
+
+def test_cli_builds_and_prints_the_summary(tmp_path: Path) -> None:
+    source = tmp_path / "function"
+    source.mkdir()
+    (source / "index.py").write_text("def handler(event, context):\n    return 'ok'\n")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("")
+    output = tmp_path / "build" / "code"
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(Path(package.__file__)),
+            "--out",
+            str(output),
+            "--source",
+            str(source),
+            "--requirements",
+            str(requirements),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"built {output} with ")
+    assert (output / "__pycache__" / "index.cpython-310.pyc").is_file()
