@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 # FC runs python3.10: use it for the venv where the machine has one.
 BASE_PYTHON := $(shell tools/python310.sh 2>/dev/null || command -v python3)
 
+# `make run DM_PORT=8125 REAL=1 ...`: the local stack reads these from its environment.
+export HOST DM_PORT FC_PORT DEMO_PORT REAL
+
 .PHONY: venv system-deps node-deps test lint format run package bench smoke clean
 
 venv: $(VENV)/.installed
@@ -17,8 +20,24 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 system-deps:
 	@tools/system-deps.sh
 
-test: venv system-deps
+node-deps: tests/spec/node_modules/.package-lock.json
+tests/spec/node_modules/.package-lock.json: tests/spec/package.json tests/spec/package-lock.json
+	cd tests/spec && npm ci --no-audit --no-fund --loglevel=error
+
+test: venv system-deps node-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+run: venv
+	$(PY) -m local.stack
+
+# FC's code directory: function/ plus dependencies, compiled by Python 3.10.
+package:
+	@PY310="$$(tools/python310.sh)" && "$$PY310" tools/package.py
+
+# make smoke URL=https://<trigger or domain> TOKEN=<a SEND_TOKENS entry> [TO=you@example.com]
+smoke: venv
+	@test -n "$(URL)" || { echo "usage: make smoke URL=... TOKEN=... [TO=...]" >&2; exit 2; }
+	$(PY) -m tools.invoke --url "$(URL)" --token "$(TOKEN)" --to "$(or $(TO),smoke@example.com)"
 
 lint: venv
 	$(PY) -m ruff check .

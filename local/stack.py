@@ -23,8 +23,13 @@ DEV_SEND_TOKEN = "dev-send-token-change-me"  # noqa: S105
 DEV_CODE_SECRET = "dev-code-secret-0123456789abcdef0123456789"  # noqa: S105
 
 
+def _env(name: str, default: str) -> str:
+    # make exports its variables even when they are unset, as empty strings.
+    return os.environ.get(name) or default
+
+
 def _options() -> argparse.Namespace:
-    env = os.environ.get
+    env = _env
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=env("HOST", "127.0.0.1"))
     parser.add_argument("--dm-port", type=int, default=int(env("DM_PORT", "8025")))
@@ -36,7 +41,7 @@ def _options() -> argparse.Namespace:
     parser.add_argument(
         "--real",
         action="store_true",
-        default=env("REAL") == "1",
+        default=env("REAL", "0") == "1",
         help="send through real DirectMail with DM_* from the environment",
     )
     return parser.parse_args()

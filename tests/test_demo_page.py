@@ -1,0 +1,104 @@
+"""The demo page in headless Chromium: the public flow across two real origins."""
+
+import re
+
+import pytest
+
+from local.demo.server import DemoServer
+from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+
+pytestmark = pytest.mark.browser
+
+CODE_SECRET = "demo-test-code-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def demo():
+    servers = []
+
+    def start(api: str = "", inbox: str = "") -> DemoServer:
+        server = DemoServer("127.0.0.1", 0, api, inbox)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def stack(emulator, start_runtime, demo):
+    page_server = demo(inbox=emulator.url)
+    runtime = start_runtime(
+        env={
+            "DM_ACCOUNT_NAME": SENDER,
+            "DM_ENDPOINT": emulator.url,
+            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            "CODE_SECRETS": CODE_SECRET,
+            "STORE": "memory",
+            "CORS_ALLOW_ORIGINS": page_server.url,
+        }
+    )
+    page_server.config["api"] = runtime.url
+    return page_server, runtime
+
+
+def code_sent_to(emulator, address: str) -> str:
+    (message,) = emulator.sent(to=address)
+    match = re.search(r"\b(\d{6})\b", message.text)
+    assert match, message.text
+    return match.group(1)
+
+
+def test_demo_page_completes_the_flow_against_the_function_on_another_origin(
+    stack, emulator, browser, artifacts_dir
+):
+    page_server, _ = stack
+    page = browser.new_page()
+    page.goto(page_server.url)
+    page.fill("#email", "visitor@example.com")
+    page.click("#send")
+    page.wait_for_selector("#check-form:not(.hidden)")
+    assert "visitor%40example.com" in page.get_attribute("#inbox-link", "href")
+    code = code_sent_to(emulator, "visitor@example.com")
+
+    wrong = "000000" if code != "000000" else "111111"
+    page.fill("#code", wrong)
+    page.click("#check")
+    page.wait_for_selector("#status.error")
+    assert "4 attempts left" in page.inner_text("#status")
+
+    page.fill("#code", code)
+    page.click("#check")
+    page.wait_for_selector("#done:not(.hidden)")
+    assert page.inner_text("#verified-address") == "visitor@example.com"
+    assert '"sub": "visitor@example.com"' in page.inner_text("#proof")
+    page.screenshot(path=str(artifacts_dir / "demo-verified.png"), full_page=True)
+    page.close()
+
+
+def test_resend_inside_the_window_is_refused_with_a_countdown(stack, emulator, browser):
+    page_server, _ = stack
+    page = browser.new_page()
+    page.goto(page_server.url)
+    page.fill("#email", "again@example.com")
+    page.click("#send")
+    page.wait_for_selector("#check-form:not(.hidden)")
+    assert page.is_disabled("#resend")
+    assert "Resend code in" in page.inner_text("#resend")
+    page.close()
+
+
+def test_page_on_a_disallowed_origin_is_blocked_and_sends_nothing(stack, emulator, browser, demo):
+    _, runtime = stack
+    other = demo(api=runtime.url, inbox=emulator.url)
+    page = browser.new_page()
+    page.goto(other.url)
+    page.fill("#email", "blocked@example.com")
+    page.click("#send")
+    page.wait_for_selector("#status.error")
+    assert page.is_visible("#send-form")
+    assert emulator.messages(to="blocked@example.com") == []
+    page.close()
