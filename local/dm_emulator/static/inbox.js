@@ -244,6 +244,8 @@ function init() {
     const row = e.target.closest(".row");
     if (row && e.key === "Enter") select(Number(row.dataset.id));
   });
+  // Links such as the demo page's open the inbox already filtered to one recipient.
+  $("search").value = new URLSearchParams(location.search).get("to") || "";
   $("search").addEventListener("input", debounce(loadList, 150));
   $("auto-refresh").addEventListener("change", schedule);
   $("delete-all").addEventListener("click", deleteAll);
