@@ -53,7 +53,6 @@ class DemoServer(ThreadingHTTPServer):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn, addr
 
-
     def start(self) -> None:
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
