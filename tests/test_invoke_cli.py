@@ -126,24 +126,6 @@ def test_fc_api_direct_invocation_with_keys_from_env(sample: Runtime) -> None:
     assert (result.returncode, result.stdout) == (0, "DM-654321\n")
 
 
-def test_fc_api_http_path_reaches_send(start_runtime: StartRuntime) -> None:
-    runtime = start_runtime(
-        SAMPLE_DIR,
-        {"SAMPLE_OPEN_SEND": "1"},
-        service="svc",
-        function="fn",
-        api_keys={KEY_ID: KEY_SECRET},
-    )
-    result = run_cli(
-        *fc_args(runtime, "--access-key-secret", KEY_SECRET, "--http"),
-        "--to",
-        "a@example.com",
-        "--code",
-        "111222",
-    )
-    assert (result.returncode, result.stdout) == (0, "DM-111222\n")
-
-
 def test_fc_api_refusal_is_one_line(sample: Runtime) -> None:
     result = run_cli(*fc_args(sample, "--access-key-secret", "wrong"), "--to", "a@example.com")
     assert result.returncode == 1
@@ -221,6 +203,15 @@ def test_real_function_sends_by_direct_invocation(function: Runtime, emulator: E
     [message] = emulator.sent(to="user@example.com")
     assert result.stdout == f"{message.request_id}\n"
     assert "777111" in (message.html or "")
+
+
+def test_http_flag_checks_the_real_function_through_the_api_proxy(function: Runtime) -> None:
+    result = run_cli(
+        *fc_args(function, "--access-key-secret", KEY_SECRET, "--http"), "--to", "a@b.co"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok: version ")
+    assert "region cn-hangzhou" in result.stdout
 
 
 def test_real_function_refuses_a_bad_token(function: Runtime, emulator: Emulator) -> None:

@@ -2,8 +2,12 @@
 
 Two ways in: the function's HTTP trigger (`--url`, FC 3.0's way: POST /send with a Bearer
 token), or the FC 2016-08-15 API with `aliyun-fc2` (`--fc-endpoint`: a direct invocation,
-or with `--http` a signed call to the trigger's /send). Prints DM's request id; any
-failure is one line on stderr and a non-zero exit.
+which FC treats as a trusted send). Prints DM's request id; any failure is one line on
+stderr and a non-zero exit.
+
+`--http` with `--fc-endpoint` checks the function's HTTP side through the API's proxy path
+(`do_http_request` to GET /health) instead of sending: FC's signature occupies the
+Authorization header there, so /send's bearer token cannot travel with it.
 """
 
 from __future__ import annotations
@@ -70,7 +74,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--service")
     p.add_argument("--function")
-    p.add_argument("--http", action="store_true", help="call the trigger's /send via the API")
+    p.add_argument(
+        "--http",
+        action="store_true",
+        help="with --fc-endpoint: GET /health through the API's HTTP path instead of sending",
+    )
     return p
 
 
@@ -109,6 +117,16 @@ def dm_request_id(status: int | None, body: bytes) -> str:
     if not request_id:
         raise InvokeError(f"HTTP {status}: no dmRequestId in {json.dumps(payload)[:200]}")
     return str(request_id)
+
+
+def health(status: int, body: bytes) -> str:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise InvokeError(f"HTTP {status}: not JSON: {body[:200]!r}") from None
+    if status != 200 or not isinstance(payload, dict) or payload.get("status") != "ok":
+        raise InvokeError(describe_error(status, payload))
+    return f"ok: version {payload.get('version')}, region {payload.get('region')}"
 
 
 def via_trigger(url: str, token: str | None, body: bytes, timeout: float) -> str:
@@ -165,10 +183,8 @@ def via_fc_api(args: argparse.Namespace, body: bytes) -> str:
     )
     try:
         if args.http:
-            response = client.do_http_request(
-                "POST", args.service, args.function, "/send", body=body
-            )
-            return dm_request_id(response.status_code, response.content)
+            response = client.do_http_request("GET", args.service, args.function, "/health")
+            return health(response.status_code, response.content)
         result = client.invoke_function(args.service, args.function, payload=body)
         return dm_request_id(None, result.data)
     except fc2.fc_exceptions.FcError as exc:

@@ -3,8 +3,7 @@
 Routes (by rawPath): /echo returns the event and context, /sleep?seconds=N sleeps,
 /boom raises, /exit kills its own process, /state returns the instance's pid and how
 often `initialize` ran, /binary returns bytes as a base64 response, /plain returns a
-str, /send mimics the real function's send (Bearer `SAMPLE_TOKEN`, or anyone with
-`SAMPLE_OPEN_SEND=1`: a call through the FC API carries FC's signature instead). A direct
+str, /send mimics the real function's send (Bearer `SAMPLE_TOKEN`). A direct
 invocation (no requestContext) is a send, answered as a JSON string.
 """
 
@@ -104,8 +103,7 @@ def handler(event: bytes, context: Any) -> Any:
         return "just a string"
     if path == "/send":
         token = request["headers"].get("Authorization", "")
-        trusted = os.environ.get("SAMPLE_OPEN_SEND") == "1"
-        if not trusted and token != "Bearer " + os.environ.get("SAMPLE_TOKEN", ""):
+        if token != "Bearer " + os.environ.get("SAMPLE_TOKEN", ""):
             return respond(
                 401,
                 {
