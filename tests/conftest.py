@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.runtime",
     "tests.fixtures.redis",
     "tests.fixtures.function",
+    "tests.fixtures.node",
 ]

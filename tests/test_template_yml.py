@@ -8,7 +8,6 @@ import ast
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -47,20 +46,10 @@ ENV_REFERENCE = re.compile(r"^\$\{env\('(?P<name>[A-Z0-9_]+)'(?:, '(?P<default>[
 
 
 @pytest.fixture(scope="session")
-def spec_tools() -> Path:
-    """tests/spec with its pinned node modules installed (npm ci, once)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("node and npm are needed to check template.yml with the real parser")
+def template_tools(spec_tools: Path) -> Path:
     if not SCHEMA.is_file():
         pytest.fail(f"fc3 schema missing: expected {SCHEMA} (shared/ beside the repository)")
-    if not (SPEC_DIR / "node_modules" / "@serverless-devs" / "parse-spec").is_dir():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=SPEC_DIR,
-            check=True,
-            timeout=300,
-        )
-    return SPEC_DIR
+    return spec_tools
 
 
 def run_check(text: str, workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -152,7 +141,7 @@ def uncomment_optional_blocks(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def deployed(spec_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def deployed(template_tools: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The fc3 resource as `s deploy` would send it, every function variable set to a
     value of its own so that pass-through can be checked."""
     values = {name: f"value-of-{name}" for name in function_variables()}
@@ -257,7 +246,7 @@ def test_logs_are_kept_and_the_role_comes_from_the_shell(deployed: dict[str, Any
     assert props["role"] == DEPLOY_ENV["FUNCTION_ROLE_ARN"]
 
 
-def test_parse_fails_without_the_sender_address(spec_tools: Path, tmp_path: Path) -> None:
+def test_parse_fails_without_the_sender_address(template_tools: Path, tmp_path: Path) -> None:
     env = {key: value for key, value in DEPLOY_ENV.items() if key != "DM_ACCOUNT_NAME"}
     result = run_check(TEMPLATE.read_text(encoding="utf-8"), tmp_path, env)
     assert result.returncode == 2
@@ -265,7 +254,7 @@ def test_parse_fails_without_the_sender_address(spec_tools: Path, tmp_path: Path
 
 
 def test_optional_vpc_and_custom_domain_blocks_are_valid_when_switched_on(
-    spec_tools: Path, tmp_path: Path
+    template_tools: Path, tmp_path: Path
 ) -> None:
     text = uncomment_optional_blocks(TEMPLATE.read_text(encoding="utf-8"))
     assert text != TEMPLATE.read_text(encoding="utf-8")
