@@ -1,0 +1,189 @@
+"""The public flow over HTTP: validation, locale, client IP, CORS, and how its budgets
+stay apart from /send's, against the DM emulator and a real redis-server."""
+
+import re
+
+import jwt
+import pytest
+
+from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.function import SEND_TOKEN
+
+ORIGIN = "https://app.example.com"
+TO = "visitor@example.com"
+
+
+@pytest.fixture
+def env(emulator):
+    return {
+        "DM_ACCOUNT_NAME": SENDER,
+        "DM_ENDPOINT": emulator.url,
+        "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+        "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+        "DM_TIMEOUT_MS": "2000",
+        "CODE_SECRETS": "api-test-code-secret-0123456789abcdef",
+        "STORE": "memory",
+        "SEND_TOKENS": SEND_TOKEN,
+        "CORS_ALLOW_ORIGINS": ORIGIN,
+    }
+
+
+@pytest.fixture
+def fn(start_function, env):
+    return start_function(env)
+
+
+def code_in(emulator, to: str = TO) -> str:
+    message = emulator.sent(to=to)[0]
+    match = re.search(r"\b(\d{6})\b", message.text or "")
+    assert match is not None
+    return match.group(1)
+
+
+def test_start_and_check_answer_the_contract(fn, emulator):
+    started = fn.call("POST", "/verifications", {"to": "Visitor@EXAMPLE.com"}, {"Origin": ORIGIN})
+    assert started.status == 202
+    assert set(started.body) == {"token", "expiresIn", "resendIn"}
+    assert started.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert len(emulator.sent(to="Visitor@example.com")) == 1
+    code = code_in(emulator, "Visitor@example.com")
+    assert code not in started.body["token"]
+    checked = fn.call(
+        "POST", "/verifications/check", {"token": started.body["token"], "code": code}
+    )
+    assert checked.status == 200
+    assert checked.body["valid"] is True
+    assert checked.body["to"] == "Visitor@example.com"
+    assert checked.body["type"] == "SignIn"
+    jwks = fn.call("GET", "/.well-known/jwks.json")
+    assert "max-age" in jwks.headers["Cache-Control"]
+    key = jwt.PyJWK(jwks.body["keys"][0])
+    claims = jwt.decode(
+        checked.body["proof"], key, algorithms=["EdDSA"], audience="email-verification"
+    )
+    assert claims["sub"] == "Visitor@example.com"
+
+
+def test_invitations_and_unknown_types_cannot_be_started(fn, emulator):
+    for usage_type in ("OrganizationInvitation", "Nonsense", 7):
+        reply = fn.call("POST", "/verifications", {"to": TO, "type": usage_type})
+        assert (reply.status, reply.code, reply.body["error"]["field"]) == (
+            400,
+            "invalid_request",
+            "type",
+        )
+    assert emulator.messages() == []
+
+
+def test_locale_comes_from_the_body_else_accept_language(fn, emulator):
+    fn.call("POST", "/verifications", {"to": TO}, {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    fn.call(
+        "POST",
+        "/verifications",
+        {"to": "other@example.com", "locale": "en"},
+        {"Accept-Language": "zh-CN"},
+    )
+    chinese = emulator.sent(to=TO)[0].subject
+    english = emulator.sent(to="other@example.com")[0].subject
+    assert any("\u4e00" <= c <= "\u9fff" for c in chinese)
+    assert english.isascii()
+
+
+def test_check_validates_its_fields(fn):
+    assert (
+        fn.call("POST", "/verifications/check", {"code": "123456"}).body["error"]["field"]
+        == "token"
+    )
+    reply = fn.call("POST", "/verifications/check", {"token": "x", "code": ["1"]})
+    assert (reply.code, reply.body["error"]["field"]) == ("invalid_request", "code")
+    tampered = fn.call("POST", "/verifications/check", {"token": "AAAA", "code": "123456"})
+    assert (tampered.status, tampered.code) == (400, "invalid_request")
+
+
+def test_public_flow_is_not_enabled_without_code_secrets(start_function, env):
+    fn = start_function({k: v for k, v in env.items() if k not in ("CODE_SECRETS", "STORE")})
+    for method, path in (
+        ("POST", "/verifications"),
+        ("POST", "/verifications/check"),
+        ("GET", "/.well-known/jwks.json"),
+    ):
+        reply = fn.call(method, path, {"to": TO} if method == "POST" else None)
+        assert (reply.status, reply.code) == (404, "not_enabled")
+        assert "CODE_SECRETS" in reply.body["error"]["message"]
+
+
+def test_disallowed_origin_sends_nothing(fn, emulator):
+    reply = fn.call("POST", "/verifications", {"to": TO}, {"Origin": "https://evil.example.net"})
+    assert (reply.status, reply.code) == (403, "origin_not_allowed")
+    assert "Access-Control-Allow-Origin" not in reply.headers
+    assert emulator.messages() == []
+
+
+def test_forwarded_for_counts_only_as_far_as_trust_proxy_says(start_function, env, emulator):
+    limited = {**env, "RATE_LIMITS": "ip:1/1h"}
+    spoofed = start_function(limited)
+    first = spoofed.call(
+        "POST", "/verifications", {"to": "a@example.com"}, {"X-Forwarded-For": "198.51.100.1"}
+    )
+    again = spoofed.call(
+        "POST", "/verifications", {"to": "b@example.com"}, {"X-Forwarded-For": "198.51.100.2"}
+    )
+    assert first.status == 202
+    assert (again.status, again.code) == (
+        429,
+        "rate_limited",
+    )  # same sourceIp: the header is ignored
+    assert int(again.headers["Retry-After"]) > 0
+
+    behind_cdn = start_function({**limited, "TRUST_PROXY": "1"})
+    one = behind_cdn.call(
+        "POST", "/verifications", {"to": "c@example.com"}, {"X-Forwarded-For": "198.51.100.3"}
+    )
+    two = behind_cdn.call(
+        "POST", "/verifications", {"to": "d@example.com"}, {"X-Forwarded-For": "198.51.100.4"}
+    )
+    assert (one.status, two.status) == (202, 202)
+
+
+def test_public_flow_budgets_never_block_send(start_function, env, emulator):
+    fn = start_function({**env, "RATE_LIMITS": "global:1/1d"})
+    assert fn.call("POST", "/verifications", {"to": TO}).status == 202
+    assert fn.call("POST", "/verifications", {"to": "x@example.com"}).code == "rate_limited"
+    sent = fn.send({"to": TO, "type": "SignIn", "payload": {"code": "123456"}})
+    assert sent.status == 200
+
+
+def test_send_rate_limits_apply_to_send_and_key_on_the_end_users_ip(start_function, env, emulator):
+    fn = start_function({**env, "SEND_RATE_LIMITS": "to:1/60s,ip:2/1h"})
+    body = {"type": "SignIn", "payload": {"code": "123456"}}
+    assert fn.send({**body, "to": "a@example.com", "ip": "198.51.100.9"}).status == 200
+    again = fn.send({**body, "to": "a@example.com", "ip": "198.51.100.10"})
+    assert (again.status, again.code) == (429, "rate_limited")
+    assert fn.send({**body, "to": "b@example.com", "ip": "198.51.100.9"}).status == 200
+    over_ip = fn.send({**body, "to": "c@example.com", "ip": "198.51.100.9"})
+    assert over_ip.code == "rate_limited"
+    assert len(emulator.sent()) == 2
+
+
+def test_send_rate_limits_need_a_store(start_function, env):
+    plain = {k: v for k, v in env.items() if k not in ("CODE_SECRETS", "STORE")}
+    reply = start_function({**plain, "SEND_RATE_LIMITS": "to:1/60s"}).call("GET", "/health")
+    assert reply.status == 503
+    assert "SEND_RATE_LIMITS" in reply.body["error"]["variables"]
+
+
+@pytest.mark.redis
+def test_send_goes_on_when_its_limits_store_is_down_but_the_public_flow_fails_closed(
+    start_function, env, emulator, redis_server, redis_url, capfd
+):
+    redis_env = {k: v for k, v in env.items() if k != "STORE"}
+    fn = start_function({**redis_env, "REDIS_URL": redis_url, "SEND_RATE_LIMITS": "to:5/60s"})
+    with redis_server.stopped():
+        capfd.readouterr()
+        sent = fn.send({"to": TO, "type": "SignIn", "payload": {"code": "123456"}})
+        started = fn.call("POST", "/verifications", {"to": TO})
+        logged = capfd.readouterr().out
+    assert sent.status == 200
+    assert (started.status, started.code) == (503, "store_unavailable")
+    assert '"sendLimits":"store_unavailable"' in logged
+    assert len(emulator.sent(to=TO)) == 1
