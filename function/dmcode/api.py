@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from dmcode import __version__, logs
@@ -21,15 +21,16 @@ from dmcode.addresses import mask, normalise
 from dmcode.app import App
 from dmcode.errors import ApiError, ConfigError
 from dmcode.http import Request, Response
-from dmcode.limits import Limiter, client_ip
 from dmcode.mailer import Credentials, CredentialsMissing, SendResult, choose_credentials
-from dmcode.otp import Keyring
-from dmcode.store import StoreUnavailable
 from dmcode.templates import CODE_TYPES, TYPES
-from dmcode.verification import VerificationFlow
+
+if TYPE_CHECKING:
+    from dmcode.limits import Limiter
+    from dmcode.verification import VerificationFlow
 
 MAX_BODY = 16 * 1024
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,4}$")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _CORS_MAX_AGE = "600"
 _JWKS_MAX_AGE = "300"
 # The role credentials of the request being handled: the public flow mails through a
@@ -49,6 +50,9 @@ class _Trace:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# The log line of the request being handled, for the public flow's mailing callback.
+_request_trace: ContextVar[_Trace | None] = ContextVar("trace", default=None)
+
 Handler = Callable[[Request, dict[str, Any], "Credentials | None", _Trace], Response]
 
 
@@ -60,9 +64,24 @@ class Api:
         self.origins = frozenset(app.settings.cors_allow_origins) if app else frozenset()
         self.flow: VerificationFlow | None = None
         self.send_limiter: Limiter | None = None
+        self.routes: dict[str, dict[str, Handler]] = {
+            "/health": {"GET": self._health},
+            "/send": {"POST": self._send_route},
+            "/": {"POST": self._send_route},
+            "/verifications": {"POST": self._start_route},
+            "/verifications/check": {"POST": self._check_route},
+            "/.well-known/jwks.json": {"GET": self._jwks_route},
+        }
         if app is not None and app.store is not None:
+            # The public flow's modules, and the cryptography they use, load only when
+            # configured: an instance that only sends never imports them.
+            from dmcode.limits import Limiter  # noqa: PLC0415
+            from dmcode.otp import Keyring  # noqa: PLC0415
+
             s = app.settings
             if s.public_flow_enabled:
+                from dmcode.verification import VerificationFlow  # noqa: PLC0415
+
                 self.flow = VerificationFlow(s, app.store, self._mail_code)
             if s.send_rate_limits:
                 # Keys hash addresses; without CODE_SECRETS the send tokens key them.
@@ -78,6 +97,7 @@ class Api:
         started = time.perf_counter()
         trace = _Trace()
         bound = _request_credentials.set(credentials)
+        bound_trace = _request_trace.set(trace)
         try:
             response = self._route(request, credentials, trace)
         except ApiError as error:
@@ -87,6 +107,7 @@ class Api:
             response = self._internal_error(request.request_id, trace)
         finally:
             _request_credentials.reset(bound)
+            _request_trace.reset(bound_trace)
         self._decorate(request, response)
         self._log(request.request_id, trace, response.status, started, request.method)
         return response
@@ -118,15 +139,15 @@ class Api:
         path = self._strip_base(request.path)
         origin = request.header("origin")
         if origin is not None and origin not in self.origins:
-            trace.route = path
+            # Only a known route is logged: the path is the caller's text, anything at all.
+            trace.route = path if path in self.routes else "unknown"
             raise ApiError(
                 403, "origin_not_allowed", "This origin is not allowed to call the function."
             )
         if request.method == "OPTIONS":
             trace.route = "preflight"
             return Response(204, self._preflight_headers())
-        routes = self._routes()
-        methods = routes.get(path)
+        methods = self.routes.get(path)
         if methods is None:
             trace.route = "unknown"
             raise ApiError(404, "not_found", "No such endpoint.")
@@ -142,16 +163,6 @@ class Api:
             )
         body = _read_body(request) if request.method == "POST" else {}
         return handler(request, body, credentials, trace)
-
-    def _routes(self) -> dict[str, dict[str, Handler]]:
-        return {
-            "/health": {"GET": self._health},
-            "/send": {"POST": self._send_route},
-            "/": {"POST": self._send_route},
-            "/verifications": {"POST": self._start_route},
-            "/verifications/check": {"POST": self._check_route},
-            "/.well-known/jwks.json": {"GET": self._jwks_route},
-        }
 
     def _strip_base(self, path: str) -> str:
         if not self.base_path:
@@ -308,6 +319,9 @@ class Api:
     def _take_send_limits(self, to: str, ip: object, trace: _Trace) -> None:
         if self.send_limiter is None:
             return
+        # Loaded already, with the limiter.
+        from dmcode.store import StoreUnavailable  # noqa: PLC0415
+
         try:
             self.send_limiter.take(to, ip if isinstance(ip, str) else "")
         except StoreUnavailable:
@@ -319,9 +333,13 @@ class Api:
     ) -> SendResult:
         """How the public flow mails its code: like /send, with this request's role."""
         app = self._require_app()
-        return self._deliver(app, to, usage_type, locale, payload, _request_credentials.get())
+        credentials, trace = _request_credentials.get(), _request_trace.get()
+        return self._deliver(app, to, usage_type, locale, payload, credentials, trace)
 
     def _client_ip(self, request: Request) -> str:
+        # Loaded already, with the public flow.
+        from dmcode.limits import client_ip  # noqa: PLC0415
+
         trust = self.app.settings.trust_proxy if self.app else 0
         return client_ip(request.source_ip, request.header("x-forwarded-for"), trust)
 
@@ -430,8 +448,13 @@ def _parse_json(raw: bytes) -> Any:
     if len(raw) > MAX_BODY:
         raise ApiError(413, "payload_too_large", f"The body must be at most {MAX_BODY} bytes.")
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = json.loads(raw.decode("utf-8"))
+        if _SURROGATE_ESCAPE.search(raw):
+            # JSON can escape a lone UTF-16 surrogate, which no UTF-8 text can hold: it
+            # would fail only when the SDK encodes the mail, and look like DM's fault.
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        return document
+    except (UnicodeError, ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "The body is not valid UTF-8 JSON.") from None
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dmcode import settings as settings_module
 from dmcode import templates
 from dmcode.errors import ConfigError
 from dmcode.mailer import Mailer
 from dmcode.settings import Settings
-from dmcode.store import Store, open_store
+
+if TYPE_CHECKING:
+    from dmcode.store import Store
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ def build(environ: Mapping[str, str], code_dir: Path) -> App:
         problems.extend(error.problems)
     if problems:
         raise ConfigError(problems)
-    needs_store = settings.public_flow_enabled or bool(settings.send_rate_limits)
-    store = open_store(settings) if needs_store else None
+    store: Store | None = None
+    if settings.public_flow_enabled or settings.send_rate_limits:
+        # Imported only when configured, like everything the public flow needs.
+        from dmcode.store import open_store  # noqa: PLC0415
+
+        store = open_store(settings)
     return App(settings, template_set, Mailer(settings), store)

@@ -147,7 +147,14 @@ class Mailer:
                 retry = self._from_transport(error)
             else:
                 body = response.body
-                return SendResult(str(body.request_id or ""), str(body.env_id or ""), attempt)
+                if body is None or not body.request_id:
+                    # Not DM's answer (a proxy's or gateway's 200): nothing says it was sent.
+                    raise ApiError(
+                        502,
+                        "upstream_error",
+                        "DirectMail answered with something that is not its API.",
+                    )
+                return SendResult(str(body.request_id), str(body.env_id or ""), attempt)
             wait_s = max(retry.wait_s, self._backoff(attempt))
             if (deadline - self._clock() - wait_s) * 1000 < _MIN_ATTEMPT_MS:
                 raise retry.final

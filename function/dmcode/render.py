@@ -1,4 +1,5 @@
-"""Placeholder substitution for email templates, and the HTML-to-text fallback.
+"""Placeholder substitution for email templates (the HTML-to-text fallback for
+templates without a text body is in text_body.py, imported only when one needs it).
 
 The template language is only `{{ name }}` / `{{ a.b }}` substitution, done with one
 compiled regex rather than Jinja: importing a template engine would add to every cold
@@ -10,11 +11,9 @@ is never scanned again: a payload value holding `{{code}}` stays literal text.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
 MAX_SUBJECT = 256
 
@@ -83,7 +82,15 @@ def _render(
 
 
 def _escape(value: str) -> str:
-    return html.escape(value, quote=True)
+    # What html.escape(value, quote=True) does, without importing the html package and
+    # its table of two thousand entities into every cold start.
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#x27;")
+    )
 
 
 def _raw(value: str) -> str:
@@ -109,112 +116,8 @@ def render_subject(template: Compiled, payload: Mapping[str, object]) -> str:
     return _render(template, payload, _one_line).strip()[:MAX_SUBJECT].rstrip()
 
 
-_SKIP = frozenset({"script", "style", "head", "title", "template"})
-_LINE = frozenset({"br", "div", "tr", "li"})
-_PARAGRAPH = frozenset(
-    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "hr"}
-)
-_CELL = frozenset({"td", "th"})
-_BREAK = "\n"
-_SPACES = re.compile(r"\s+")
-
-
-class _TextParser(HTMLParser):
-    """Collects the readable text of an HTML document, with line breaks for blocks.
-
-    Blocks ask for a break rather than write one, so nested blocks (a layout of tables
-    and divs) give one line break, not a stack of blank lines.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self.pending = 0
-        self.skipping: list[str] = []
-        self.links: list[tuple[int, str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "body":
-            # An unclosed <head> must not swallow the whole body.
-            self.skipping.clear()
-        if tag in _SKIP:
-            self.skipping.append(tag)
-        elif self.skipping:
-            return
-        elif tag == "a":
-            self._flush()
-            self.links.append((len(self.chunks), dict(attrs).get("href") or ""))
-        else:
-            self._block(tag, opening=True)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if not self.skipping and tag != "a":
-            self._block(tag, opening=True)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            if tag in self.skipping:
-                del self.skipping[self.skipping.index(tag) :]
-        elif self.skipping:
-            return
-        elif tag == "a" and self.links:
-            self._close_link()
-        else:
-            self._block(tag, opening=False)
-
-    def handle_data(self, data: str) -> None:
-        if self.skipping:
-            return
-        # Source line breaks are layout, not content: only block tags make lines.
-        text = _SPACES.sub(" ", data)
-        if self.pending:
-            text = text.lstrip()
-            if not text:
-                return
-            self._flush()
-        self.chunks.append(text)
-
-    def _flush(self) -> None:
-        if self.chunks:
-            self.chunks.append(_BREAK * self.pending)
-        self.pending = 0
-
-    def _block(self, tag: str, *, opening: bool) -> None:
-        if tag in _PARAGRAPH:
-            self.pending = 2
-        elif tag in _LINE and (opening or tag != "br"):
-            self.pending = max(self.pending, 1)
-            if tag == "li" and opening:
-                self._flush()
-                self.chunks.append("- ")
-        elif tag in _CELL and not opening:
-            self.chunks.append(" ")
-
-    def _close_link(self) -> None:
-        start, href = self.links.pop()
-        text = " ".join("".join(self.chunks[start:]).split())
-        href = href.strip()
-        del self.chunks[start:]
-        if not href or href.startswith("#") or text in (href, href.removeprefix("mailto:")):
-            self.chunks.append(text)
-        elif not text:
-            self.chunks.append(href)
-        else:
-            self.chunks.append(f"{text} ({href})")
-
-
 def html_to_text(source: str) -> str:
-    """A readable plain-text version of an HTML email.
+    """A readable plain-text version of an HTML email (see text_body.py)."""
+    from dmcode import text_body  # noqa: PLC0415
 
-    Tags are dropped, blocks become line breaks, links keep their address as
-    `text (url)`, entities are decoded, and at most one blank line is kept in a row.
-    """
-    parser = _TextParser()
-    parser.feed(source)
-    parser.close()
-    lines = [" ".join(line.split()) for line in "".join(parser.chunks).split(_BREAK)]
-    kept: list[str] = []
-    for line in lines:
-        if line or (kept and kept[-1]):
-            kept.append(line)
-    return "\n".join(kept).strip()
+    return text_body.html_to_text(source)
