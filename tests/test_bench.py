@@ -1,0 +1,106 @@
+"""`make bench`, one quick round, so the benchmark cannot rot.
+
+Nothing here is timed: a machine's speed is the benchmark's business, not the suite's.
+The run must finish, measure every figure for both configurations and write a result
+file of the documented shape. The packages it runs come from the same cache as
+`make bench` (build/bench/), so only the first run after a change builds them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = {
+    "cold_start",
+    "cold_start_fc",
+    "warm_p50",
+    "warm_p99",
+    "peak_rss",
+    "rss_growth",
+    "package_size",
+    "connections",
+}
+TIMED_ROWS = ROWS - {"rss_growth", "connections"}
+REQUESTS, WARMUP = 20, 5
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "latest.json"
+    command = [sys.executable, "-m", "tools.bench", "--rounds", "1", "--cold-repeats", "1"]
+    command += ["--requests", str(REQUESTS), "--warmup", str(WARMUP), "--out", str(out)]
+    run = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=280, check=False
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    data["stdout"] = run.stdout
+    data["markdown"] = out.with_suffix(".md").read_text(encoding="utf-8")
+    return data
+
+
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(300)]
+
+
+def test_every_row_ran_for_both_configurations(result: dict[str, Any]) -> None:
+    assert set(result["configs"]) == {"default", "redis"}
+    for config in result["configs"].values():
+        rows = config["rows"]
+        assert set(rows) == ROWS
+        for name in TIMED_ROWS:
+            row = rows[name]
+            assert row["project"] > 0 and row["baseline"] > 0, name
+            assert math.isfinite(row["ratio"]) and row["ratio"] > 0, name
+            assert isinstance(row["target"], (float, type(None))), name
+            assert len(row["samples"]["project"]) == len(row["samples"]["baseline"]) >= 1
+        assert rows["cold_start_fc"]["sdk"] > 0 and rows["cold_start_fc"]["sdk_source"] > 0
+        assert rows["rss_growth"]["samples"]["project"]
+        assert set(config["phases_ms"]) == {"project", "sdk"}
+
+
+def test_sends_went_through_the_emulator_on_one_kept_alive_connection(
+    result: dict[str, Any],
+) -> None:
+    for config in result["configs"].values():
+        connections = config["rows"]["connections"]
+        assert connections["sends"] == 1 + WARMUP + REQUESTS
+        assert connections["project"] == connections["baseline"] == 1
+
+
+def test_the_emulator_answered_in_one_write_on_nodelay_sockets(result: dict[str, Any]) -> None:
+    check = result["emulator"]
+    assert check["responses"] > 0
+    assert check["max_writes_per_response"] == 1
+    assert check["unbuffered_writer"]
+    assert check["connections"] == check["nodelay_connections"] > 0
+    assert check["ok"]
+
+
+def test_a_send_only_instance_loads_nothing_beyond_the_sdk_but_its_own_code(
+    result: dict[str, Any],
+) -> None:
+    # Top-level packages the function loads that the bare SDK does not, after one send:
+    # no public-flow cryptography, no HTML parser, no Redis client.
+    assert result["configs"]["default"]["extra_modules"] == ["dmcode", "email_validator", "index"]
+    assert {"redis", "cryptography"} <= set(result["configs"]["redis"]["extra_modules"])
+
+
+def test_the_table_shows_every_row(result: dict[str, Any]) -> None:
+    for config in result["configs"].values():
+        for row in config["rows"].values():
+            assert row["figure"] in result["markdown"]
+    assert result["markdown"] in result["stdout"]
+    assert result["settings"] == {
+        "rounds": 1,
+        "requests": REQUESTS,
+        "warmup": WARMUP,
+        "cold_repeats": 1,
+    }

@@ -1,0 +1,148 @@
+"""Runs the benchmark's instances (tools/bench_child.py) against the DM emulator.
+
+Cold starts run one process at a time, so nothing else competes with them. Warm
+requests run two processes side by side in lockstep: one send from the function, one
+from the bare SDK, in ABBA order, so that a burst of load elsewhere on the machine hits
+both sides alike instead of whichever instance happened to be running.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from local.dm_emulator import Emulator
+from tools import bench_stack
+
+CHILD = Path(__file__).with_name("bench_child.py")
+# Longest wait for any one answer of a child: a cold start on a loaded machine included.
+ANSWER_TIMEOUT = 120.0
+
+
+@dataclass
+class Child:
+    mode: str
+    process: subprocess.Popen[bytes]
+    spawned: float
+    result_file: Path
+    stderr_file: Path
+    # TCP connections the emulator saw open during this instance's cold start.
+    connections: int = 0
+
+
+class Runner:
+    def __init__(self, emulator: Emulator, work: Path, mail: dict[str, str | None]) -> None:
+        self.emulator = emulator
+        self.work = work
+        self.mail = mail
+        self._started = 0
+
+    def start(
+        self,
+        mode: str,
+        env: dict[str, str],
+        *,
+        paths: Sequence[Path] = (),
+        python: str = sys.executable,
+        flags: Sequence[str] = (),
+        requests: int = 0,
+        warmup: int = 0,
+    ) -> Child:
+        """A fresh instance, returned once it has answered its first send."""
+        self._started += 1
+        name = f"{self._started}-{mode}"
+        spec = {
+            "mode": mode,
+            "paths": [str(path) for path in paths],
+            "requests": requests,
+            "warmup": warmup,
+            "send_token": bench_stack.SEND_TOKEN,
+            "keys": {
+                "id": bench_stack.KEY_ID,
+                "secret": bench_stack.KEY_SECRET,
+                "token": bench_stack.SECURITY_TOKEN,
+            },
+            "endpoint": self.emulator.host_port,
+            "sender": bench_stack.SENDER,
+            "mail": self.mail,
+        }
+        spec_file = self.work / f"spec-{name}.json"
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
+        result_file, stderr_file = self.work / f"result-{name}.json", self.work / f"{name}.err"
+        # The emulator keeps every message: an empty table keeps its work per send level.
+        self.emulator.clear()
+        before = self.emulator.stats.connections
+        spawned = time.monotonic()
+        with stderr_file.open("wb") as stderr:
+            process = subprocess.Popen(
+                [python, *flags, str(CHILD), str(spec_file), str(result_file)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+            )
+        child = Child(mode, process, spawned, result_file, stderr_file)
+        self._expect(child, b"ready\n")
+        child.connections = self.emulator.stats.connections - before
+        return child
+
+    def lockstep(self, children: Sequence[Child], steps: int) -> int:
+        """`steps` sends from each child, alternating ABBA; returns the connections the
+        emulator saw open meanwhile (kept-alive instances open none)."""
+        before = self.emulator.stats.connections
+        for step in range(steps):
+            for child in children if step % 2 == 0 else reversed(children):
+                stdin = self._stdin(child)
+                stdin.write(b"send\n")
+                stdin.flush()
+                self._expect(child, b"sent\n")
+        return self.emulator.stats.connections - before
+
+    def finish(self, child: Child) -> dict[str, Any]:
+        """Ends the instance and returns what it measured."""
+        self._stdin(child).close()
+        try:
+            returncode = child.process.wait(timeout=ANSWER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+            returncode = -1
+        if returncode != 0:
+            raise RuntimeError(self._failure(child))
+        result: dict[str, Any] = json.loads(child.result_file.read_text(encoding="utf-8"))
+        result["cold_s"] = result["ready"] - child.spawned
+        result["phases"]["gc"] = result["gc_cold"]["ms"] / 1000
+        result["phases"]["cpu"] = result["cpu_cold"]
+        result["connections"] = child.connections
+        return result
+
+    def cold(self, mode: str, env: dict[str, str], **options: Any) -> dict[str, Any]:
+        """One instance that starts, sends once and ends."""
+        return self.finish(self.start(mode, env, **options))
+
+    @staticmethod
+    def _stdin(child: Child) -> IO[bytes]:
+        assert child.process.stdin is not None
+        return child.process.stdin
+
+    def _expect(self, child: Child, answer: bytes) -> None:
+        stdout = child.process.stdout
+        assert stdout is not None
+        readable, _, _ = select.select([stdout], [], [], ANSWER_TIMEOUT)
+        line = stdout.readline() if readable else b""
+        if line != answer:
+            child.process.kill()
+            child.process.wait()
+            raise RuntimeError(self._failure(child))
+
+    @staticmethod
+    def _failure(child: Child) -> str:
+        stderr = child.stderr_file.read_text(encoding="utf-8", errors="replace").strip()
+        return f"the {child.mode} instance failed:\n{stderr or '(no output)'}"
