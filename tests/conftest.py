@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.function",
     "tests.fixtures.node",
+    "tests.fixtures.logs",
 ]

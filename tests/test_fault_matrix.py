@@ -1,0 +1,331 @@
+"""The fault matrix: every way DirectMail can fail, against every way the function is called.
+
+One test per cell (fault x entry point). Each asserts what the caller gets (status, code,
+`Retry-After`, DM's code), how many SingleSendMail attempts DM saw, that the answer came
+inside the budget (DM_TIMEOUT_MS + 1 s: a correctness bound, not a benchmark), and that
+the request was logged exactly once, with DM's request id whenever DM answered one.
+
+Entry points: `POST /send` (Logto, backends), a direct invocation (FC API) and
+`POST /verifications` (the browser flow). test_send.py keeps the send path's detailed
+checks (escaping, credentials, rotation); this file is the uniform sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from local.dm_emulator import SERVICE_UNAVAILABLE, THROTTLING, Emulator
+from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.function import SEND_TOKEN, Context
+
+BUDGET_MS = 1000
+TO = "matrix.user@example.com"
+CODE = "482915"
+FLOW_SECRET = "matrix-code-secret-0123456789-abcdefghij"
+CLOSED_PORT = "http://127.0.0.1:9"
+STATUS = {
+    "upstream_throttled": 429,
+    "upstream_error": 502,
+    "upstream_timeout": 504,
+    "quota_exhausted": 503,
+    "recipient_rejected": 400,
+}
+
+
+class FakeDM:
+    """A server that answers every call with one canned HTTP response, and counts calls:
+    what a proxy, a captive portal or a broken gateway in front of DM might say."""
+
+    def __init__(self, status: int, content_type: str, body: bytes) -> None:
+        self.calls = 0
+        lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    fake.calls += 1
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FakeDM:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@dataclass
+class World:
+    """What a cell arranges: the function's environment, the emulator's faults, or a
+    fake DM in its place; `attempts()` says how many calls DM (or the fake) received."""
+
+    emulator: Emulator
+    env: dict[str, str]
+    fake: FakeDM | None = None
+    closed: bool = False
+
+    def attempts(self) -> int:
+        if self.fake is not None:
+            return self.fake.calls
+        return 0 if self.closed else self.emulator.stats.attempts
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fault: how to arrange it and what the caller must see."""
+
+    arrange: Callable[[World], None]
+    code: str
+    attempts: str  # "none", "one" or "several"
+    dm_code: str | None = None  # DM's own code, when DM answered with one
+    retry_after: bool = False
+    fake: tuple[int, str, bytes] | None = None
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
+
+
+def faults(**options: Any) -> Callable[[World], None]:
+    def arrange(world: World) -> None:
+        world.emulator.set_faults(**options)
+
+    return arrange
+
+
+def env(**overrides: str) -> Callable[[World], None]:
+    def arrange(world: World) -> None:
+        world.env.update(overrides)
+        world.closed = overrides.get("DM_ENDPOINT") == CLOSED_PORT
+
+    return arrange
+
+
+def nothing(world: World) -> None:
+    pass
+
+
+CELLS = {
+    "throttled_always": Cell(
+        faults(error=THROTTLING), "upstream_throttled", "several", "Throttling.User", True
+    ),
+    "service_unavailable_5xx": Cell(
+        faults(error=SERVICE_UNAVAILABLE), "upstream_error", "several", "ServiceUnavailable"
+    ),
+    "slow_beyond_budget": Cell(faults(latency_ms=BUDGET_MS + 1500), "upstream_timeout", "one"),
+    "connection_refused": Cell(env(DM_ENDPOINT=CLOSED_PORT), "upstream_error", "none"),
+    "reset_after_request_written": Cell(faults(reset=True), "upstream_timeout", "one"),
+    "html_error_page": Cell(faults(malformed=True), "upstream_error", "one"),
+    "wrong_secret": Cell(
+        env(DM_ACCESS_KEY_SECRET="not-the-secret"),
+        "upstream_error",
+        "one",
+        "SignatureDoesNotMatch",
+    ),
+    "unknown_access_key": Cell(
+        env(DM_ACCESS_KEY_ID="no-such-key-id"),
+        "upstream_error",
+        "one",
+        "InvalidAccessKeyId.NotFound",
+    ),
+    "sender_not_found": Cell(
+        env(DM_ACCOUNT_NAME="unregistered@mail.example.com"),
+        "upstream_error",
+        "one",
+        "InvalidMailAddress.NotFound",
+    ),
+    "quota_exhausted": Cell(
+        faults(quota=True), "quota_exhausted", "one", "InvalidSendMail.Spam", True
+    ),
+    "ok_with_a_body_that_is_not_json": Cell(
+        nothing, "upstream_error", "one", fake=(200, "application/json", b'{"RequestId": "x')
+    ),
+    "ok_with_json_that_is_not_an_object": Cell(
+        nothing, "upstream_error", "one", fake=(200, "application/json", b"[1, 2]")
+    ),
+    "ok_without_a_request_id": Cell(
+        nothing, "upstream_error", "one", fake=(200, "application/json", b"{}")
+    ),
+    "error_status_with_an_empty_body": Cell(
+        nothing, "upstream_error", "one", fake=(503, "text/plain", b"")
+    ),
+}
+ENTRIES = ["send", "invoke", "verifications"]
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def call(start_function, world: World, entry: str) -> tuple[Outcome, str]:
+    fn = start_function(world.env, Context())
+    request_id = fn.context.request_id = f"matrix-{entry}-{time.monotonic_ns()}"
+    if entry == "send":
+        reply = fn.send({"to": TO, "type": "SignIn", "payload": {"code": CODE}})
+        return Outcome(reply.status, reply.body, reply.headers), request_id
+    if entry == "verifications":
+        reply = fn.call("POST", "/verifications", {"to": TO})
+        return Outcome(reply.status, reply.body, reply.headers), request_id
+    body = fn.invoke(json.dumps({"to": TO, "type": "SignIn", "payload": {"code": CODE}}).encode())
+    status = STATUS.get(body.get("error", {}).get("code"), 200)
+    return Outcome(status, body), request_id
+
+
+def request_lines(out: str, request_id: str) -> list[dict[str, Any]]:
+    lines = []
+    for text in out.splitlines():
+        if text.startswith("{"):
+            line = json.loads(text)
+            if line.get("event") == "request" and line.get("requestId") == request_id:
+                lines.append(line)
+    return lines
+
+
+@pytest.fixture
+def world(emulator) -> Iterator[World]:
+    yield World(
+        emulator,
+        {
+            "DM_ACCOUNT_NAME": SENDER,
+            "DM_ENDPOINT": emulator.url,
+            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            "DM_TIMEOUT_MS": str(BUDGET_MS),
+            "SEND_TOKENS": SEND_TOKEN,
+            "CODE_SECRETS": FLOW_SECRET,
+            "STORE": "memory",
+        },
+    )
+
+
+def settle(emulator: Emulator, timeout: float = 10.0) -> None:
+    """Waits until DM has recorded every attempt it received: a slow answer lands after
+    the function gave up, and must not spill into the next test."""
+    deadline = time.monotonic() + timeout
+    while len(emulator.messages()) < emulator.stats.attempts and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("name", list(CELLS))
+def test_fault_cell(start_function, world, capfd, name, entry):
+    cell = CELLS[name]
+    cell.arrange(world)
+    with FakeDM(*cell.fake) if cell.fake else contextlib.nullcontext() as fake:
+        if fake is not None:
+            world.fake = fake
+            world.env["DM_ENDPOINT"] = fake.url
+        capfd.readouterr()
+        started = time.monotonic()
+        outcome, request_id = call(start_function, world, entry)
+        elapsed = time.monotonic() - started
+        out = capfd.readouterr().out
+
+    error = outcome.body.get("error", {})
+    assert (outcome.status, error.get("code")) == (cell.status, cell.code), outcome.body
+    assert error["requestId"] == request_id
+    assert "Traceback" not in json.dumps(outcome.body)
+    if cell.retry_after and entry != "invoke":
+        assert int(outcome.headers["Retry-After"]) >= 1
+    assert error.get("dmCode") == cell.dm_code
+
+    attempts = world.attempts()
+    expected = {"none": attempts == 0, "one": attempts == 1, "several": attempts > 1}
+    assert expected[cell.attempts], f"DM saw {attempts} attempts, expected {cell.attempts}"
+    assert elapsed < BUDGET_MS / 1000 + 1.0, f"answered after {elapsed:.2f} s"
+    settle(world.emulator)
+    # DM refused, or never got it: no mail. After a timeout DM may still have sent the
+    # one it got (the caller was told 504): never a second one.
+    assert len(world.emulator.sent()) == (1 if name == "slow_beyond_budget" else 0)
+
+    (line,) = request_lines(out, request_id)
+    assert line["status"] == cell.status
+    assert line["error"] == cell.code
+    assert line["to"] == "m***@example.com"
+    if cell.dm_code is not None:
+        last = world.emulator.messages()[0]
+        assert line["dmCode"] == cell.dm_code
+        assert line["dmRequestId"] == error["dmRequestId"] == last.request_id
+    else:
+        assert "dmRequestId" not in line or not line["dmRequestId"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_fault_cell_throttled_half_the_time(start_function, world, capfd, entry):
+    """Half of DM's answers are Throttling: sends get through on a retry, each exactly
+    once; a send whose every attempt was throttled answers 429 and mailed nothing."""
+    world.emulator.set_faults(throttle=0.5)
+    fn = start_function(world.env)
+    capfd.readouterr()
+    outcomes: list[tuple[str, Outcome, float]] = []
+    for index in range(20):
+        to = f"half{index}@example.com"
+        fn.context.request_id = f"half-{entry}-{index}"
+        started = time.monotonic()
+        if entry == "send":
+            reply = fn.send({"to": to, "type": "SignIn", "payload": {"code": CODE}})
+            outcome = Outcome(reply.status, reply.body, reply.headers)
+        elif entry == "verifications":
+            reply = fn.call("POST", "/verifications", {"to": to})
+            outcome = Outcome(reply.status, reply.body, reply.headers)
+        else:
+            send = {"to": to, "type": "SignIn", "payload": {"code": CODE}}
+            body = fn.invoke(json.dumps(send).encode())
+            outcome = Outcome(STATUS.get(body.get("error", {}).get("code"), 200), body)
+        outcomes.append((to, outcome, time.monotonic() - started))
+    out = capfd.readouterr().out
+
+    success = 202 if entry == "verifications" else 200
+    sent = 0
+    for index, (to, outcome, elapsed) in enumerate(outcomes):
+        assert elapsed < BUDGET_MS / 1000 + 1.0
+        (line,) = request_lines(out, f"half-{entry}-{index}")
+        assert line["status"] == outcome.status
+        delivered = world.emulator.sent(to=to)
+        if outcome.status == success:
+            sent += 1
+            assert len(delivered) == 1
+            if entry != "verifications":
+                assert outcome.body["dmRequestId"] == delivered[0].request_id
+            assert line["dmRequestId"] == delivered[0].request_id
+        else:
+            assert (outcome.status, outcome.body["error"]["code"]) == (429, "upstream_throttled")
+            assert delivered == []
+            assert line["dmCode"] == "Throttling.User"
+    # Retries happened (20 first attempts all passing is a 1 in a million chance), and a
+    # lost send needs every attempt in the budget throttled, about 1 in 100 each.
+    assert world.emulator.stats.attempts > len(outcomes)
+    assert sent >= 15
+    assert len(world.emulator.sent()) == sent

@@ -1,0 +1,708 @@
+"""Property-based fuzzing of the FC 3.0 handler: whatever arrives, the answer is JSON with a
+stable code, never a 500, and no exception escapes.
+
+Every example is one call of `index.handler(event, context)`, as FC makes it, on every
+endpoint and as a direct invocation: random bytes, broken JSON, wrong types at every
+field, huge and deeply nested values, odd Unicode and IDN addresses, CR/LF everywhere and
+malformed FC events. DirectMail is the emulator, so valid sends are quick and real.
+
+FUZZ_EXAMPLES sets how many requests the whole module generates (default 2000, under
+half a minute; `make fuzz` runs 12000); the count is printed when the module ends.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import math
+import os
+import string
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import index
+from dmcode.templates import TYPES
+from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.function import SEND_TOKEN, Context, http_event
+from tests.fixtures.logs import (
+    Secrets,
+    full_addresses,
+    mask_line,
+    violations,
+)
+
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
+FLOW_SECRET = "fuzz-code-secret-0123456789-abcdefghijkl"
+ORIGIN = "https://app.example.com"
+# How the examples are shared among the properties below.
+WEIGHTS = {
+    "invocation": 2,
+    "bodies": 3,
+    "fields": 4,
+    "events": 3,
+    "requests": 3,
+    "check": 1,
+    "addresses": 2,
+}
+
+# The stable codes of DESIGN.md and the status each one always comes with.
+STATUS = {
+    "invalid_json": 400,
+    "invalid_request": 400,
+    "invalid_email": 400,
+    "invalid_code": 400,
+    "recipient_rejected": 400,
+    "unauthorized": 401,
+    "origin_not_allowed": 403,
+    "not_found": 404,
+    "not_enabled": 404,
+    "method_not_allowed": 405,
+    "expired": 410,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "rate_limited": 429,
+    "too_many_attempts": 429,
+    "upstream_throttled": 429,
+    "config_error": 500,
+    "internal_error": 500,
+    "upstream_error": 502,
+    "store_unavailable": 503,
+    "quota_exhausted": 503,
+    "upstream_timeout": 504,
+}
+# Neither may ever answer a request to a correctly configured function with DM healthy.
+NEVER = {"config_error", "internal_error"}
+ROUTES = ["/send", "/", "/verifications", "/verifications/check"]
+PATHS = [*ROUTES, "/health", "/.well-known/jwks.json"]
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+
+
+def examples(name: str) -> int:
+    return max(1, math.ceil(FUZZ_EXAMPLES * WEIGHTS[name] / sum(WEIGHTS.values())))
+
+
+def fuzz_settings(name: str) -> Any:
+    return settings(
+        max_examples=examples(name),
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
+    )
+
+
+@dataclass
+class Tally:
+    """What the module generated, for the line it prints at the end."""
+
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+
+
+TALLY = Tally()
+
+
+class Lines(logging.Handler):
+    """The function's log records, to check one line per request and no unexpected error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(TALLY.statuses.items()))
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"fuzz: {TALLY.requests} generated requests through index.handler "
+                f"(FUZZ_EXAMPLES={FUZZ_EXAMPLES}); statuses {{{statuses}}}"
+            )
+
+
+@pytest.fixture
+def fn(start_function, emulator):
+    """One instance for a whole property: the public flow on, limits too wide to matter."""
+    start_function(
+        {
+            "DM_ACCOUNT_NAME": SENDER,
+            "DM_ENDPOINT": emulator.url,
+            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            "DM_TIMEOUT_MS": "2000",
+            "SEND_TOKENS": SEND_TOKEN,
+            "CODE_SECRETS": FLOW_SECRET,
+            "STORE": "memory",
+            "RATE_LIMITS": "to:1000000/60s,ip:1000000/1h,global:1000000/1d",
+            "CORS_ALLOW_ORIGINS": ORIGIN,
+        }
+    )
+    lines = Lines()
+    logger = logging.getLogger("dmcode")
+    logger.addHandler(lines)
+    yield lines
+    logger.removeHandler(lines)
+
+
+def handle(lines: Lines, event: bytes) -> tuple[Any, str]:
+    """Calls the handler as FC does; checks it logged exactly one line and no surprise."""
+    TALLY.requests += 1
+    request_id = f"fuzz-{TALLY.requests}"
+    lines.records.clear()
+    result = index.handler(event, Context(request_id=request_id))
+    names = [record.getMessage() for record in lines.records]
+    assert "unexpected_error" not in names
+    mine = [r for r in lines.records if getattr(r, "fields", {}).get("requestId") == request_id]
+    assert len(mine) == 1, names
+    # The line as the function's own handler writes it to stdout: one line of JSON that
+    # UTF-8 can hold (a write that fails loses the line), without a full address.
+    (stdout,) = [h for h in logging.getLogger("dmcode").handlers if getattr(h, "dmcode", False)]
+    line = stdout.format(mine[0])
+    line.encode("utf-8")
+    assert "\n" not in line and json.loads(line)["requestId"] == request_id
+    assert not full_addresses(line), line
+    return result, request_id
+
+
+def check_error(error: Any, status: int, request_id: str) -> None:
+    assert isinstance(error, dict)
+    code = error.get("code")
+    assert code in STATUS, code
+    assert code not in NEVER, error
+    assert STATUS[code] == status, (code, status)
+    assert isinstance(error.get("message"), str)
+    assert error.get("requestId") == request_id
+
+
+def check_http(result: Any, request_id: str, method: str) -> tuple[int, Any]:
+    """An FC 3.0 HTTP answer: JSON body (none only for a preflight), stable code, no 500."""
+    assert isinstance(result, dict)
+    assert set(result) == {"statusCode", "headers", "body", "isBase64Encoded"}
+    status, headers, body = result["statusCode"], result["headers"], result["body"]
+    TALLY.statuses[status] += 1
+    assert isinstance(status, int)
+    assert status < 500, body
+    assert result["isBase64Encoded"] is False
+    assert headers["X-Request-Id"] == request_id
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    assert not any("\r" in v or "\n" in v for v in headers.values())
+    if status == 204:
+        assert method.upper() == "OPTIONS" and body == ""
+        return status, None
+    assert headers["Content-Type"].startswith("application/json")
+    data = json.loads(body)
+    assert isinstance(data, dict)
+    if status >= 400:
+        check_error(data.get("error"), status, request_id)
+        if status == 429 or data["error"]["code"] == "quota_exhausted":
+            assert int(headers["Retry-After"]) >= 1
+    else:
+        assert status in (200, 202)
+        assert "error" not in data
+    return status, data
+
+
+def check_invocation(result: Any, request_id: str) -> Any:
+    """A direct invocation answers the JSON object /send would put in its body."""
+    assert isinstance(result, str)
+    data = json.loads(result)
+    assert isinstance(data, dict)
+    if "error" in data:
+        code = data["error"].get("code")
+        TALLY.statuses[STATUS.get(code, 0)] += 1
+        assert code in STATUS and code not in NEVER, data
+        assert data["error"]["requestId"] == request_id
+    else:
+        TALLY.statuses[200] += 1
+        assert data["ok"] is True and data["requestId"] == request_id
+    return data
+
+
+# -- strategies -------------------------------------------------------------------
+
+CRLF = st.sampled_from(["\r", "\n", "\r\n", "%0d%0a", "\u2028", "\x00", "\x85", "\t"])
+# Every Unicode category, lone surrogates included (JSON can carry them as \ud800), with
+# the troublesome ones drawn often: uniform draws would almost never hit a surrogate.
+# (A list joined, not st.text: text() rarely keeps a surrogate from its alphabet.)
+ODD_CHARS = st.sampled_from(
+    ["\ud800", "\udfff", "\x00", "\x7f", "\u202e", "\ufeff", "\u2028", "\uffff", "\U0001f600"]
+) | st.characters(exclude_categories=())
+ODD_TEXT = st.lists(ODD_CHARS, max_size=40).map("".join)
+SHORT_TEXT = st.text(string.printable, max_size=20) | ODD_TEXT
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | SHORT_TEXT
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(SHORT_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def crlf_laced(draw: st.DrawFn, text: str) -> str:
+    """`text` with line breaks (and friends) at random places."""
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(CRLF) + text[at:]
+    return text
+
+
+def deep(depth: int, inner: str = "1") -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+HUGE = st.sampled_from([1000, 16 * 1024 - 200, 16 * 1024 + 1, 70_000]).map(lambda n: "x" * n)
+# Deeper than the parser allows is a raw body below; these still parse.
+NESTED = st.sampled_from([50, 400]).map(lambda n: json.loads(deep(n)))
+ADDRESSES = st.sampled_from(
+    [
+        "user@example.com",
+        "User.Name+tag@Example.COM",
+        "user@bücher.example",
+        "user@xn--bcher-kva.example",
+        "用户@例子.测试",
+        "user@例子.测试",
+        "user@[127.0.0.1]",
+        '"quoted"@example.com',
+        "Name <user@example.com>",
+        "user@example.com, other@example.com",
+        "user@example.com\r\nBcc: victim@example.org",
+        "user @example.com",
+        "user@",
+        "@example.com",
+        "user@@example.com",
+        "user@example",
+        "a" * 65 + "@example.com",
+        "user@" + "a" * 64 + ".com",
+        "user@" + ".".join(["a" * 60] * 5) + ".com",
+        "user\u200b@example.com",
+        "user@exam\u200bple.com",
+        "user@ex\u0430mple.com",
+        "ǅ@example.com",
+        "user@example.com.",
+        "user@-example.com",
+        "",
+    ]
+)
+ANY_ADDRESS = (
+    ADDRESSES
+    | ADDRESSES.flatmap(crlf_laced)
+    | st.emails().map(str)
+    | st.builds(lambda a, b: f"{a}@{b}", SHORT_TEXT, SHORT_TEXT)
+)
+CODES = st.sampled_from(["123456", "000000", 123456, "  42 ", "9" * 64, "9" * 65]) | SHORT_TEXT
+LOCALES = st.sampled_from(["en", "zh-CN", "zh_TW", "EN-us", "x", "en-", "de-DE-1996"]) | SHORT_TEXT
+TYPES_ANY = st.sampled_from([*TYPES, "signin", "Unknown"]) | SHORT_TEXT
+
+
+def wrong(value: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A field's good values, or anything at all in its place."""
+    return value | JSON_VALUES | HUGE | NESTED
+
+
+@st.composite
+def send_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    for key, values in (
+        ("code", CODES),
+        ("link", st.sampled_from(["https://auth.example.com/i?t=1", "javascript:x", "//x"])),
+        ("locale", LOCALES),
+        ("application", st.fixed_dictionaries({"name": SHORT_TEXT})),
+        ("extra", JSON_VALUES),
+    ):
+        if draw(st.booleans()):
+            payload[key] = draw(wrong(values))
+    body: dict[str, Any] = {
+        "to": draw(wrong(ANY_ADDRESS)),
+        "type": draw(wrong(TYPES_ANY)),
+        "payload": draw(st.just(payload) | JSON_VALUES),
+    }
+    if draw(st.booleans()):
+        body["ip"] = draw(wrong(st.sampled_from(["198.51.100.7", "::1", "not-an-ip"])))
+    for key in draw(st.lists(st.sampled_from(list(body)), max_size=2)):
+        body.pop(key, None)
+    return body
+
+
+@st.composite
+def start_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    body = {"to": draw(wrong(ANY_ADDRESS)), "type": draw(wrong(TYPES_ANY))}
+    if draw(st.booleans()):
+        body["locale"] = draw(wrong(LOCALES))
+    for key in draw(st.lists(st.sampled_from(list(body)), max_size=2)):
+        body.pop(key, None)
+    return body
+
+
+@st.composite
+def check_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    body = {"token": draw(wrong(SHORT_TEXT)), "code": draw(wrong(CODES))}
+    for key in draw(st.lists(st.sampled_from(list(body)), max_size=2)):
+        body.pop(key, None)
+    return body
+
+
+VALID = {
+    "/send": {
+        "to": "user@example.com",
+        "type": "SignIn",
+        "payload": {"code": "123456", "locale": "en", "application": {"name": "App"}},
+        "ip": "198.51.100.7",
+    },
+    "/verifications": {"to": "user@example.com", "type": "SignIn", "locale": "en"},
+    "/verifications/check": {"token": "x" * 40, "code": "123456"},
+}
+VALID["/"] = VALID["/send"]
+
+
+def leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every path into a JSON object, containers included."""
+    paths = [path] if path else []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            paths += leaves(inner, (*path, key))
+    return paths
+
+
+@st.composite
+def mutated(draw: st.DrawFn, route: str) -> dict[str, Any]:
+    """A valid body with one field, at any depth, changed: odd text spliced in, CR/LF
+    added, or a value of another type, huge or nested in its place."""
+    body: dict[str, Any] = json.loads(json.dumps(VALID[route]))
+    *parents, key = draw(st.sampled_from(leaves(body)))
+    parent = body
+    for name in parents:
+        parent = parent[name]
+    value = parent[key]
+    kind = draw(st.sampled_from(["splice", "splice", "crlf", "replace", "delete"]))
+    if kind == "splice" and isinstance(value, str):
+        at = draw(st.integers(0, len(value)))
+        parent[key] = value[:at] + draw(ODD_TEXT) + value[at:]
+    elif kind == "crlf" and isinstance(value, str):
+        parent[key] = draw(crlf_laced(value))
+    elif kind == "delete":
+        del parent[key]
+    else:
+        parent[key] = draw(JSON_VALUES | HUGE | NESTED)
+    return body
+
+
+BODY_FOR = {
+    route: st.one_of(generated, mutated(route))
+    for route, generated in (
+        ("/send", send_bodies()),
+        ("/", send_bodies()),
+        ("/verifications", start_bodies()),
+        ("/verifications/check", check_bodies()),
+    )
+}
+
+
+@st.composite
+def broken_json(draw: st.DrawFn, document: Any) -> bytes:
+    """A JSON document cut, spliced or flipped at random places."""
+    raw = bytearray(json.dumps(document).encode())
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(raw)))
+        edit = draw(st.sampled_from(["cut", "insert", "flip", "delete"]))
+        if edit == "cut":
+            del raw[at:]
+        elif edit == "insert":
+            raw[at:at] = draw(st.sampled_from([b"{", b"]", b'"', b"\\", b",", b"\xff", b"\x00"]))
+        elif edit == "flip" and at < len(raw):
+            raw[at] ^= 1 << draw(st.integers(0, 7))
+        elif at < len(raw):
+            del raw[at]
+    return bytes(raw)
+
+
+RAW_BODIES = st.one_of(
+    st.binary(max_size=300),
+    st.sampled_from(
+        [
+            b"",
+            b"null",
+            b"[]",
+            b'"text"',
+            b"1e999999",
+            b"9" * 5000,
+            b"NaN",
+            deep(5000).encode(),
+            b'{"a":' * 3000 + b"1" + b"}" * 3000,
+            b"\xef\xbb\xbf{}",
+            b'{"to": "\\ud800@example.com"}',
+            b'{"payload": {"code": "\\udfff"}}',
+            b"{" + b'"k":1,' * 4000 + b'"k":2}',
+        ]
+    ),
+)
+
+
+def http(
+    method: str,
+    path: str,
+    body: bytes | str | None,
+    headers: dict[str, str] | None = None,
+    auth: bool = True,
+) -> bytes:
+    all_headers = {"Content-Type": "application/json"}
+    if auth:
+        all_headers["Authorization"] = f"Bearer {SEND_TOKEN}"
+    all_headers.update(headers or {})
+    return http_event(method, path, body, all_headers)
+
+
+# -- the properties ---------------------------------------------------------------
+
+
+@fuzz_settings("invocation")
+@given(
+    event=RAW_BODIES
+    | send_bodies().map(lambda b: json.dumps(b).encode())
+    | send_bodies().flatmap(broken_json)
+)
+def test_any_bytes_as_a_direct_invocation(fn, event):
+    result, request_id = handle(fn, event)
+    check_invocation(result, request_id)
+
+
+@fuzz_settings("bodies")
+@given(
+    path=st.sampled_from(ROUTES),
+    body=RAW_BODIES | st.sampled_from(ROUTES).flatmap(lambda r: BODY_FOR[r].flatmap(broken_json)),
+    content_type=st.sampled_from(
+        ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", "text/plain"]
+    ),
+)
+def test_any_body_on_every_post_route(fn, path, body, content_type):
+    result, request_id = handle(fn, http("POST", path, body, {"Content-Type": content_type}))
+    check_http(result, request_id, "POST")
+
+
+@fuzz_settings("fields")
+@given(data=st.data(), path=st.sampled_from(ROUTES))
+def test_wrong_types_at_every_field(fn, data, path):
+    body = data.draw(BODY_FOR[path])
+    result, request_id = handle(fn, http("POST", path, json.dumps(body)))
+    status, answer = check_http(result, request_id, "POST")
+    if status == 200 and path in ("/send", "/"):
+        assert answer["ok"] is True and answer["dmRequestId"]
+
+
+@st.composite
+def fc_events(draw: st.DrawFn) -> bytes:
+    """FC 3.0 HTTP events with parts missing, of the wrong type, or badly encoded."""
+    path = draw(st.sampled_from(PATHS))
+    good_body = json.dumps(draw(BODY_FOR.get(path, start_bodies())))
+    event: dict[str, Any] = {
+        "version": "v1",
+        "rawPath": path,
+        "body": good_body,
+        "isBase64Encoded": False,
+        "headers": {"Content-Type": "application/json", "Authorization": f"Bearer {SEND_TOKEN}"},
+        "queryParameters": {},
+        "requestContext": {
+            "requestId": "event-request-id",
+            "http": {"method": draw(st.sampled_from(METHODS)), "path": path, "sourceIp": "1.2.3.4"},
+        },
+    }
+    for _ in range(draw(st.integers(1, 4))):
+        where = draw(
+            st.sampled_from(
+                ["event", "headers", "http", "base64", "requestContext", "headers-values"]
+            )
+        )
+        if where == "event":
+            key = draw(st.sampled_from([*list(event), "extra"]))
+            if draw(st.booleans()):
+                event.pop(key, None)
+            else:
+                event[key] = draw(wrong(SHORT_TEXT))
+        elif where == "headers":
+            event["headers"] = draw(wrong(st.dictionaries(SHORT_TEXT, SHORT_TEXT, max_size=3)))
+        elif where == "http":
+            context = event.get("requestContext")
+            if isinstance(context, dict):
+                key = draw(st.sampled_from(["http", "method", "path", "sourceIp"]))
+                if key == "http":
+                    context["http"] = draw(JSON_VALUES)
+                elif isinstance(context.get("http"), dict):
+                    context["http"][key] = draw(wrong(SHORT_TEXT))
+        elif where == "base64":
+            event["isBase64Encoded"] = draw(st.sampled_from([True, "true", 1, None]))
+            event["body"] = draw(
+                st.sampled_from(
+                    [
+                        base64.b64encode(good_body.encode()).decode(),
+                        "not base64!",
+                        "QUJD=",
+                        "QUJ",
+                        base64.b64encode(b"\xff\xfe{").decode(),
+                        "",
+                    ]
+                )
+                | SHORT_TEXT
+            )
+        elif where == "requestContext":
+            event["requestContext"] = draw(
+                st.sampled_from([{}, {"http": None}, {"http": []}, {"requestId": 5}])
+            )
+        else:
+            headers = event.get("headers")
+            if isinstance(headers, dict):
+                name = draw(st.sampled_from(["Content-Type", "Authorization", "Origin", "X-Q"]))
+                headers[name] = draw(JSON_VALUES | st.lists(SHORT_TEXT, max_size=3))
+    return json.dumps(event).encode()
+
+
+@fuzz_settings("events")
+@given(event=fc_events())
+def test_malformed_fc_events(fn, event):
+    result, request_id = handle(fn, event)
+    if isinstance(result, str):
+        # Without a usable requestContext it is a direct invocation.
+        check_invocation(result, request_id)
+    else:
+        check_http(result, request_id, "OPTIONS")
+
+
+@st.composite
+def header_sets(draw: st.DrawFn) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    choices = {
+        "Authorization": st.sampled_from(
+            [
+                f"Bearer {SEND_TOKEN}",
+                f"bearer {SEND_TOKEN}",
+                f"Bearer  {SEND_TOKEN} ",
+                f"Bearer {SEND_TOKEN[:-1]}",
+                f"Basic {SEND_TOKEN}",
+                "Bearer",
+                "",
+            ]
+        )
+        | SHORT_TEXT,
+        "Origin": st.sampled_from([ORIGIN, "null", "https://evil.example", ORIGIN + "/"])
+        | SHORT_TEXT,
+        "Content-Type": st.sampled_from(["application/json", "text/html", ""]) | SHORT_TEXT,
+        "Accept-Language": st.sampled_from(["zh-CN,zh;q=0.9", "*", "en-US"]) | SHORT_TEXT,
+        "X-Forwarded-For": st.sampled_from(["1.2.3.4, 5.6.7.8", "::1", "junk"]) | SHORT_TEXT,
+        "Access-Control-Request-Method": st.sampled_from(["POST", "DELETE"]),
+    }
+    for name in draw(st.lists(st.sampled_from(list(choices)), unique=True)):
+        value = draw(choices[name])
+        headers[name] = draw(crlf_laced(value)) if draw(st.booleans()) else value
+    return headers
+
+
+@fuzz_settings("requests")
+@given(
+    method=st.sampled_from(METHODS) | st.text(string.ascii_letters, min_size=1, max_size=8),
+    path=st.sampled_from(PATHS)
+    | st.sampled_from(PATHS).map(lambda p: p + "/")
+    | st.sampled_from(PATHS).map(str.upper)
+    | st.sampled_from(PATHS).flatmap(crlf_laced)
+    | st.sampled_from(["", "//send", "/send?x=1", "/%73end", "/../send", "/send/../health"])
+    | st.sampled_from(["/user@example.com", "/send/user@example.com"])
+    | SHORT_TEXT,
+    headers=header_sets(),
+    body=st.none() | st.sampled_from(ROUTES).flatmap(lambda r: BODY_FOR[r]).map(json.dumps),
+)
+def test_any_method_path_and_headers(fn, method, path, headers, body):
+    event = http_event(method, path, body, headers)
+    result, request_id = handle(fn, event)
+    status, _ = check_http(result, request_id, method)
+    if headers.get("Origin") not in (None, ORIGIN):
+        assert status == 403
+
+
+@pytest.fixture
+def issued(fn):
+    """A real token for a real address, so changed tokens and codes meet the real checks."""
+    result, request_id = handle(fn, http("POST", "/verifications", json.dumps({"to": "u@x.org"})))
+    _, answer = check_http(result, request_id, "POST")
+    return fn, answer["token"]
+
+
+@fuzz_settings("check")
+@given(data=st.data())
+def test_changed_tokens_and_odd_codes_on_check(issued, data):
+    fn, token = issued
+    if data.draw(st.booleans()):
+        chars = list(token)
+        for _ in range(data.draw(st.integers(1, 3))):
+            at = data.draw(st.integers(0, len(chars) - 1))
+            chars[at] = data.draw(st.sampled_from(string.ascii_letters + "-_=.+/\r\n\u00e9"))
+        token = "".join(chars)
+    elif data.draw(st.booleans()):
+        token = token[: data.draw(st.integers(0, len(token)))]
+    code = data.draw(CODES | JSON_VALUES)
+    body = json.dumps({"token": token, "code": code})
+    result, request_id = handle(fn, http("POST", "/verifications/check", body))
+    status, _ = check_http(result, request_id, "POST")
+    assert status != 200  # no random code is right: 10^6 to 1 at worst
+
+
+@fuzz_settings("addresses")
+@given(to=ANY_ADDRESS, route=st.sampled_from(["/send", "/verifications"]))
+def test_whatever_address_is_accepted_is_one_clean_address(fn, emulator, to, route):
+    body = {"to": to, "type": "SignIn", "payload": {"code": "123456"}}
+    if route == "/verifications":
+        body = {"to": to}
+    emulator.clear()
+    result, request_id = handle(fn, http("POST", route, json.dumps(body)))
+    status, answer = check_http(result, request_id, "POST")
+    if status >= 400:
+        assert answer["error"]["code"] in {"invalid_email", "invalid_request", "invalid_json"}
+        assert emulator.messages() == []
+        return
+    (message,) = emulator.messages()
+    assert message.sent
+    (recipient,) = message.recipients
+    local, _, domain = recipient.rpartition("@")
+    assert local and domain and recipient.isascii()
+    assert not any(c in recipient for c in ' \r\n\t,;<>"()[]\\')
+    assert domain == domain.lower()
+
+
+# -- the log secrecy check itself -------------------------------------------------
+
+
+def test_secrecy_check_flags_a_full_address_and_passes_a_masked_one():
+    assert full_addresses('{"to":"u***@example.com"}') == []
+    assert full_addresses('{"to":"user@example.com"}') == ["user@example.com"]
+    assert full_addresses("sent to 用户x@xn--fsqu00a.xn--0zwm56d") == ["x@xn--fsqu00a.xn--0zwm56d"]
+
+
+def test_secrecy_check_flags_registered_values_whole_and_masks_them():
+    secrets = Secrets()
+    secrets.add("493027", "a-long-send-token-0123456789", "ab", None, 123456)
+    line = '{"code":"493027","latencyMs":1493027.5,"auth":"Bearer a-long-send-token-0123456789"}'
+    assert sorted(secrets.found_in(line)) == ["493027", "a-long-send-token-0123456789"]
+    assert secrets.found_in('{"envId":"114930271","latencyMs":493027.1}') == []
+    (reported,) = violations([line, '{"to":"u***@example.com"}'], secrets)
+    assert "493027" not in reported and "0123456789" not in reported
+    assert mask_line("to user@example.com", []) == "to u***@example.com"

@@ -1,0 +1,95 @@
+"""Load through the local FC runtime (real HTTP, worker subprocesses) with DM emulated.
+
+The driver is tools/load.py (`make load` runs it with 20,000 sends and the limits on a
+real redis-server); here it runs with LOAD_SENDS sends (default 500) so the suite stays
+quick. Nothing here asserts a time: only that no request is lost or unanswered, that DM
+got exactly the mails that were accepted, that every request left one log line, that the
+workers' memory does not keep growing after warm-up, and that the public flow's limits
+hold exactly across two runtimes sharing one Redis.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tools import load
+
+LOAD_SENDS = int(os.environ.get("LOAD_SENDS", "500"))
+LOAD_CLIENTS = int(os.environ.get("LOAD_CLIENTS", "8"))
+
+
+def show(config: pytest.Config, *lines: str) -> None:
+    """Prints figures past pytest's capture: the suite's output should carry them."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            for line in lines:
+                reporter.write_line(f"load: {line}")
+
+
+def test_concurrent_sends_are_all_delivered_logged_once_and_rss_stays_flat(request, tmp_path):
+    report = load.run_sends(LOAD_SENDS, LOAD_CLIENTS, instances=2, workdir=tmp_path)
+    show(request.config, *load.describe_sends(report))
+    assert report.problems == []
+    assert report.statuses == {"200": LOAD_SENDS}
+    assert (report.lost, report.unasked, report.transport_errors) == (0, 0, 0)
+    assert report.log_lines == LOAD_SENDS
+    assert len(report.rss) == 2
+    for rss in report.rss:
+        # No unbounded growth: generous on purpose, allocators settle in steps.
+        assert rss.final_kb <= rss.warm_kb * 1.5 + load.RSS_SLACK_KB
+
+
+def test_under_dm_throttling_refused_sends_are_answered_and_accepted_ones_sent_once(
+    request, tmp_path
+):
+    # Half of DM's answers throttled and a 300 ms budget: most sends get through on a
+    # retry, about one in eight runs out of budget (none at all: 1 in 10^7 for 125).
+    sends = max(125, LOAD_SENDS // 4)
+    report = load.run_sends(
+        sends, LOAD_CLIENTS, instances=4, workdir=tmp_path, throttle=0.5, timeout_ms=300
+    )
+    show(request.config, *load.describe_sends(report))
+    assert report.problems == []
+    assert set(report.refusals) == {"upstream_throttled"}
+    assert set(report.statuses) == {"200", "429"}
+    assert sum(report.statuses.values()) == sends
+    assert (report.lost, report.unasked, report.errors) == (0, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def limit_cases(request, redis_server, tmp_path_factory):
+    if not redis_server.running:
+        redis_server.start()
+    redis_server.flush()
+    cases = load.run_limits(
+        redis_server.url,
+        tmp_path_factory.mktemp("limits"),
+        clients=LOAD_CLIENTS * 2,
+        starts=max(100, LOAD_SENDS // 2),
+        global_limit=37,
+        addresses=40,
+        repeats=8,
+        flush=redis_server.flush,
+    )
+    redis_server.flush()
+    show(request.config, *(load.describe_limits(case) for case in cases))
+    return {case.rule.split(":")[0]: case for case in cases}
+
+
+def test_global_limit_sends_exactly_n_across_two_runtimes_on_one_redis(limit_cases):
+    case = limit_cases["global"]
+    assert case.problems == []
+    assert case.runtimes == 2 and case.instances == 2
+    assert (case.accepted, case.mailed) == (37, 37)
+    assert case.refusals == {"429 rate_limited": case.requests - 37}
+
+
+def test_per_address_limit_sends_exactly_one_per_address_across_two_runtimes(limit_cases):
+    case = limit_cases["to"]
+    assert case.problems == []
+    assert (case.accepted, case.mailed, case.per_address_max) == (40, 40, 1)
+    assert case.refusals == {"429 rate_limited": 40 * 7}
