@@ -8,7 +8,7 @@ BASE_PYTHON := $(shell tools/python310.sh 2>/dev/null || command -v python3)
 # `make run DM_PORT=8125 REAL=1 ...`: the local stack reads these from its environment.
 export HOST DM_PORT FC_PORT DEMO_PORT REAL
 
-.PHONY: venv system-deps node-deps test lint format run package bench smoke clean
+.PHONY: venv system-deps node-deps test lint format run package bench fuzz load smoke clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -33,6 +33,18 @@ run: venv
 # FC's code directory: function/ plus dependencies, compiled by Python 3.10.
 package:
 	@PY310="$$(tools/python310.sh)" && "$$PY310" tools/package.py
+
+# make bench [BENCH_ARGS="--rounds 4 --configs default"]: the function against the bare SDK
+bench: venv system-deps
+	$(PY) -m tools.bench $(BENCH_ARGS)
+
+# make fuzz [FUZZ_EXAMPLES=12000]: property-based fuzzing of the handler at full size
+fuzz: venv
+	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),12000) $(PY) -m pytest -q tests/test_fuzz.py --timeout=1800
+
+# make load [LOAD_ARGS=...]: 20,000 sends through the local runtime, then the limits on Redis
+load: venv system-deps
+	$(PY) tools/load.py --sends 20000 --clients 16 --limits $(LOAD_ARGS)
 
 # make smoke URL=https://<trigger or domain> TOKEN=<a SEND_TOKENS entry> [TO=you@example.com]
 smoke: venv
