@@ -172,6 +172,13 @@ def fits_fc(tag: str) -> bool:
     return glibc is not None and int(glibc[1]) <= GLIBC_217
 
 
+def test_modules_loaded_only_when_configured_ship_too(built: package.Package) -> None:
+    # REDIS_URL and CODE_SECRETS load these at initialize; a package without them fails
+    # only on the deployments that configure them.
+    for module in ("redis", "cryptography"):
+        assert (built.path / "python" / module / "__init__.py").is_file(), module
+
+
 def test_async_timeout_is_installed_for_python310(built: package.Package) -> None:
     # aiohttp needs it below 3.11 only: a pip run by a newer Python leaves it out.
     assert (built.path / "python" / "async_timeout" / "__init__.py").is_file()
