@@ -33,9 +33,6 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,4}$")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _CORS_MAX_AGE = "600"
 _JWKS_MAX_AGE = "300"
-# The role credentials of the request being handled: the public flow mails through a
-# callback, and FC 2.0 may run several requests of one instance in threads.
-_request_credentials: ContextVar[Credentials | None] = ContextVar("credentials", default=None)
 
 
 @dataclass
@@ -50,8 +47,10 @@ class _Trace:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# The log line of the request being handled, for the public flow's mailing callback.
-_request_trace: ContextVar[_Trace | None] = ContextVar("trace", default=None)
+# The request being handled (its role credentials and its log line): the public flow
+# mails through a callback, and FC 2.0 may run several requests of one instance in
+# threads.
+_current: ContextVar[tuple[Credentials | None, _Trace] | None] = ContextVar("current", default=None)
 
 Handler = Callable[[Request, dict[str, Any], "Credentials | None", _Trace], Response]
 
@@ -96,8 +95,7 @@ class Api:
         """Answers one HTTP request; never raises."""
         started = time.perf_counter()
         trace = _Trace()
-        bound = _request_credentials.set(credentials)
-        bound_trace = _request_trace.set(trace)
+        bound = _current.set((credentials, trace))
         try:
             response = self._route(request, credentials, trace)
         except ApiError as error:
@@ -106,8 +104,7 @@ class Api:
         except Exception:
             response = self._internal_error(request.request_id, trace)
         finally:
-            _request_credentials.reset(bound)
-            _request_trace.reset(bound_trace)
+            _current.reset(bound)
         self._decorate(request, response)
         self._log(request.request_id, trace, response.status, started, request.method)
         return response
@@ -333,7 +330,7 @@ class Api:
     ) -> SendResult:
         """How the public flow mails its code: like /send, with this request's role."""
         app = self._require_app()
-        credentials, trace = _request_credentials.get(), _request_trace.get()
+        credentials, trace = _current.get() or (None, None)
         return self._deliver(app, to, usage_type, locale, payload, credentials, trace)
 
     def _client_ip(self, request: Request) -> str:
