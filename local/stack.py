@@ -120,6 +120,9 @@ def main() -> None:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C must stop the stack even where the shell started it with SIGINT ignored
+    # (a background job): Python then installs no KeyboardInterrupt of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if dm_url is not None:
             Path(args.db).parent.mkdir(parents=True, exist_ok=True)
