@@ -6,6 +6,7 @@ import time
 import pytest
 
 from local.dm_emulator import SERVICE_UNAVAILABLE, THROTTLING, ForcedError
+from local.fc_runtime import Credentials
 from tests.fixtures.emulator import (
     DEV_KEY_ID,
     DEV_KEY_SECRET,
@@ -14,7 +15,7 @@ from tests.fixtures.emulator import (
     STS_KEY_SECRET,
     STS_TOKEN,
 )
-from tests.fixtures.function import SEND_TOKEN, Context, Credentials
+from tests.fixtures.function import SEND_TOKEN, Context
 
 OLD_TOKEN = "older-send-token-0123456789"
 TO = "user@example.com"
