@@ -280,6 +280,7 @@ def test_a_lone_surrogate_in_any_header_answers_a_stable_4xx(start_function, env
             headers = {"Content-Type": "application/json", "Authorization": f"Bearer {SEND_TOKEN}"}
             headers[header] = value
             result = index.handler(http_event(method, path, body, headers), fn.context)
+            assert isinstance(result, dict)
             status = result["statusCode"]
             assert status < 500, (method, path, header, result["body"])
             if status >= 400:
