@@ -308,3 +308,29 @@ def test_the_send_route_refuses_a_token_with_a_lone_surrogate(start_function, en
     )
     assert (reply.status, reply.code) == (401, "unauthorized")
     assert emulator.messages() == []
+
+
+# -- the code in a derived text body stands on its own line --------------------------
+
+
+def test_a_derived_text_body_puts_the_code_on_its_own_line(start_function, env, emulator):
+    templates = [
+        {
+            "usageType": "Generic",
+            "subject": "Your code",
+            "content": "<section>Your code is</section><section><b>{{code}}</b>.</section>"
+            "<p>Use it within 10 minutes: {{code}}, not later.</p>",
+        }
+    ]
+    fn = start_function({**env, "DM_TEMPLATES": json.dumps(templates)})
+    sent = fn.send({"to": TO, "type": "SignIn", "payload": {"code": "012345"}})
+    assert sent.status == 200
+    text = emulator.sent(to=TO)[0].text or ""
+    assert text.splitlines() == [
+        "Your code is",
+        "012345",
+        "",
+        "Use it within 10 minutes:",
+        "012345",
+        "not later.",
+    ]
