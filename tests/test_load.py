@@ -93,3 +93,39 @@ def test_per_address_limit_sends_exactly_one_per_address_across_two_runtimes(lim
     assert case.problems == []
     assert (case.accepted, case.mailed, case.per_address_max) == (40, 40, 1)
     assert case.refusals == {"429 rate_limited": 40 * 7}
+
+
+@pytest.fixture(scope="module")
+def cluster_limit_cases(request, redis_cluster, tmp_path_factory):
+    """The same limits on a Redis Cluster of three masters, reached through a node that
+    does not hold the store's slot (direct-connection mode: the function follows MOVED)."""
+    redis_cluster.flush()
+    cases = load.run_limits(
+        redis_cluster.redirecting_url,
+        tmp_path_factory.mktemp("cluster-limits"),
+        clients=LOAD_CLIENTS * 2,
+        starts=max(100, LOAD_SENDS // 2),
+        global_limit=37,
+        addresses=40,
+        repeats=8,
+        flush=redis_cluster.flush,
+    )
+    redis_cluster.flush()
+    show(request.config, *(f"cluster {load.describe_limits(case)}" for case in cases))
+    return {case.rule.split(":")[0]: case for case in cases}
+
+
+def test_global_limit_sends_exactly_n_across_two_runtimes_on_a_redis_cluster(
+    cluster_limit_cases,
+):
+    case = cluster_limit_cases["global"]
+    assert case.problems == []
+    assert (case.accepted, case.mailed) == (37, 37)
+    assert case.refusals == {"429 rate_limited": case.requests - 37}
+
+
+def test_per_address_limit_sends_exactly_one_per_address_on_a_redis_cluster(cluster_limit_cases):
+    case = cluster_limit_cases["to"]
+    assert case.problems == []
+    assert (case.accepted, case.mailed, case.per_address_max) == (40, 40, 1)
+    assert case.refusals == {"429 rate_limited": 40 * 7}

@@ -443,6 +443,6 @@ def test_redis_holds_no_address_code_or_token(redis_url: str) -> None:
     flow.check(token, outbox.last_code())
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     dump = " ".join(f"{key!r}={client.get(key)!r}" for key in client.keys("*"))
-    assert "dmcode:used:" in dump
+    assert "{dmcode}:used:" in dump
     for secret in ("ann", "example", IP, outbox.last_code(), token[:20]):
         assert secret not in dump
