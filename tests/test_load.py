@@ -54,10 +54,13 @@ def test_under_dm_throttling_refused_sends_are_answered_and_accepted_ones_sent_o
     )
     show(request.config, *load.describe_sends(report))
     assert report.problems == []
-    assert set(report.refusals) == {"upstream_throttled"}
-    assert set(report.statuses) == {"200", "429"}
+    # DM_TIMEOUT_MS is wall-clock time: on a busy machine an attempt can outlast 300 ms
+    # and answer 504 (DM may have sent that one; never twice, see `doubled`).
+    assert "upstream_throttled" in report.refusals
+    assert set(report.refusals) <= {"upstream_throttled", "upstream_timeout"}
+    assert {"200", "429"} <= set(report.statuses) <= {"200", "429", "504"}
     assert sum(report.statuses.values()) == sends
-    assert (report.lost, report.unasked, report.errors) == (0, 0, 0)
+    assert (report.lost, report.unasked, report.doubled, report.errors) == (0, 0, 0, 0)
 
 
 @pytest.fixture(scope="module")

@@ -170,7 +170,8 @@ class Mailer:
         try:
             while True:
                 attempt += 1
-                left_ms = int((deadline - self._clock()) * 1000)
+                began = self._clock()
+                left_ms = int((deadline - began) * 1000)
                 runtime = RuntimeOptions(connect_timeout=left_ms, read_timeout=left_ms)
                 try:
                     response = _within(
@@ -197,7 +198,12 @@ class Mailer:
                         )
                     return SendResult(str(body.request_id), str(body.env_id or ""), attempt)
                 wait_s = max(retry.wait_s, self._backoff(attempt))
-                if (deadline - self._clock() - wait_s) * 1000 < _MIN_ATTEMPT_MS:
+                # A retry starts only with time to finish: cut off at the deadline it
+                # would be a 504 for a mail DM may have sent. The last attempt's time
+                # says how long this one may take, twice over for a busy instance.
+                took_ms = (self._clock() - began) * 1000
+                needed_ms = max(_MIN_ATTEMPT_MS, 2 * took_ms)
+                if (deadline - self._clock() - wait_s) * 1000 < needed_ms:
                     raise retry.final
                 self._sleep(wait_s)
         finally:
@@ -206,9 +212,11 @@ class Mailer:
     def _forget_idle_connections(self, now: float) -> None:
         """Closes the SDK's pooled connections to DM when they sat idle too long.
 
-        The SDK keeps one requests.Session per endpoint in `DaraCore._sessions`
-        (darabonba-core 1.0.9, pinned by the SDK); closing it drops its idle pooled
-        connections and the next request opens a new one. A connection in use by an
+        The SDK's transport (darabonba-core, 1.0.9 here) keeps one requests.Session
+        per endpoint in `DaraCore._sessions`, keyed `<protocol>://<host>:...`; closing
+        it drops its idle pooled connections and the next request opens a new one.
+        Should a later release keep its sessions elsewhere, nothing is closed here and
+        the half-open tests of the fault matrix fail. A connection in use by an
         attempt still running elsewhere is not in the pool and stays untouched. An
         instance's first send starts from a fresh pool too: how long a connection left
         by anything before it sat idle is unknown.
@@ -292,8 +300,9 @@ class _Overdue(Exception):
 def _within(seconds: float, call: Callable[[], T]) -> T:
     """`call()`'s result or exception, or _Overdue once `seconds` have passed.
 
-    The call runs on a daemon thread: past the deadline it is abandoned, and ends on
-    its own when its socket timeouts (capped at the budget) fire.
+    The call runs on a daemon thread: past the deadline it is abandoned (its answer,
+    if one comes, is dropped) and ends on its own, its socket timeouts being capped at
+    the budget; only a peer that keeps trickling bytes keeps it longer.
     """
     outcome: list[tuple[bool, object]] = []
     done = threading.Event()
