@@ -59,10 +59,8 @@ def _replaced(pointer: str, issued_at: int, token_ref: str) -> bool:
     token is.
     """
     when, _, ref = pointer.partition(":")
-    if not ref or not when.isdigit():
-        # A pointer of an older release: the reference alone.
-        return pointer != token_ref
-    return ref != token_ref and int(when) >= issued_at
+    # A pointer not written by `_pointer` names no time: it replaces all but its token.
+    return ref != token_ref and (not when.isdigit() or int(when) >= issued_at)
 
 
 class VerificationFlow:
