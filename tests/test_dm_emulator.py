@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -450,6 +451,8 @@ def test_faults_set_over_http_reach_the_sdk(emulator: Emulator) -> None:
         {"reset": True, "malformed": True},
         {"error": {"status": 200, "code": "Fine"}},
         {"surprise": True},
+        {"dripMs": -5},
+        {"halfOpen": "yes"},
         [],
     ],
 )
@@ -458,6 +461,48 @@ def test_invalid_faults_are_refused_over_http(emulator: Emulator, faults: object
 
     assert status == 400 and json.loads(body)["error"]
     assert not emulator.faults.failing and emulator.faults.throttle == 0
+
+
+def test_a_dripped_answer_arrives_in_eight_byte_pieces(emulator: Emulator) -> None:
+    status, _, body = http_call(emulator, "PUT", "/api/faults", json.dumps({"dripMs": 5}).encode())
+    assert status == 200 and json.loads(body)["dripMs"] == 5
+    dm_headers = {"x-acs-action": "SingleSendMail", "x-acs-version": "2015-11-23"}
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=10) as conn:
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: dm\r\nContent-Length: 0\r\nConnection: close\r\n")
+        conn.sendall(b"".join(f"{k}: {v}\r\n".encode() for k, v in dm_headers.items()) + b"\r\n")
+        pieces = []
+        while piece := conn.recv(65536):
+            pieces.append(piece)
+    answer = b"".join(pieces)
+    assert answer.startswith(b"HTTP/1.1 ")
+    # Each read saw at most one piece (a reader may merge two that arrived together).
+    assert len(pieces) > len(answer) // 16
+    assert max(len(piece) for piece in pieces) <= 16
+
+
+def test_half_open_silences_only_connections_open_when_it_was_set(emulator: Emulator) -> None:
+    kept = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=0.5)
+    kept.request("POST", "/", body=b"", headers={"x-acs-action": "SingleSendMail"})
+    assert kept.getresponse().read()
+    attempts = emulator.stats.attempts
+    emulator.set_faults(half_open=True)
+
+    kept.request("POST", "/", body=b"", headers={"x-acs-action": "SingleSendMail"})
+    with pytest.raises(TimeoutError):
+        kept.getresponse()
+    kept.close()
+    status, _, _ = http_call(
+        emulator,
+        "POST",
+        "/",
+        b"",
+        {"x-acs-action": "SingleSendMail", "x-acs-version": "2015-11-23"},
+    )
+    # The silenced request never reached DM; a new connection does.
+    assert status == 400
+    assert emulator.stats.attempts == attempts + 1
+    # The admin API is not behind the "network": it still answers.
+    assert json.loads(http_call(emulator, "GET", "/api/faults")[2])["halfOpen"] is True
 
 
 # Connections

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from dmcode import mailer
 from local.dm_emulator import SERVICE_UNAVAILABLE, THROTTLING, Emulator
 from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
 from tests.fixtures.function import SEND_TOKEN, Context
@@ -142,6 +143,8 @@ CELLS = {
         faults(error=SERVICE_UNAVAILABLE), "upstream_error", "several", "ServiceUnavailable"
     ),
     "slow_beyond_budget": Cell(faults(latency_ms=BUDGET_MS + 1500), "upstream_timeout", "one"),
+    # Every read sees a few bytes: only a deadline on the whole answer stops the wait.
+    "slow_drip_answer": Cell(faults(drip_ms=300), "upstream_timeout", "one"),
     "connection_refused": Cell(env(DM_ENDPOINT=CLOSED_PORT), "upstream_error", "none"),
     "reset_after_request_written": Cell(faults(reset=True), "upstream_timeout", "one"),
     "html_error_page": Cell(faults(malformed=True), "upstream_error", "one"),
@@ -180,6 +183,8 @@ CELLS = {
     ),
 }
 ENTRIES = ["send", "invoke", "verifications"]
+# DM accepted these and answered too slowly: the mail went out, once.
+MAY_HAVE_SENT = ("slow_beyond_budget", "slow_drip_answer")
 
 
 @dataclass
@@ -268,7 +273,7 @@ def test_fault_cell(start_function, world, capfd, name, entry):
     settle(world.emulator)
     # DM refused, or never got it: no mail. After a timeout DM may still have sent the
     # one it got (the caller was told 504): never a second one.
-    assert len(world.emulator.sent()) == (1 if name == "slow_beyond_budget" else 0)
+    assert len(world.emulator.sent()) == (1 if name in MAY_HAVE_SENT else 0)
 
     (line,) = request_lines(out, request_id)
     assert line["status"] == cell.status
@@ -329,3 +334,56 @@ def test_fault_cell_throttled_half_the_time(start_function, world, capfd, entry)
     assert world.emulator.stats.attempts > len(outcomes)
     assert sent >= 15
     assert len(world.emulator.sent()) == sent
+
+
+def _reply(fn, entry: str, to: str) -> Outcome:
+    if entry == "send":
+        reply = fn.send({"to": to, "type": "SignIn", "payload": {"code": CODE}})
+        return Outcome(reply.status, reply.body, reply.headers)
+    if entry == "verifications":
+        reply = fn.call("POST", "/verifications", {"to": to})
+        return Outcome(reply.status, reply.body, reply.headers)
+    body = fn.invoke(json.dumps({"to": to, "type": "SignIn", "payload": {"code": CODE}}).encode())
+    return Outcome(STATUS.get(body.get("error", {}).get("code"), 200), body)
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_half_open_connection_idle_past_the_bound_is_not_reused(
+    start_function, world, monkeypatch, entry
+):
+    """NAT forgot the kept-alive connection while the instance sat idle: the next send
+    opens a new connection instead of writing into the dead one, and is mailed once."""
+    # The real bound is 10 s; a short one keeps the test fast, the rule is the same.
+    monkeypatch.setattr(mailer, "IDLE_REUSE_SECONDS", 0.2)
+    fn = start_function(world.env)
+    success = 202 if entry == "verifications" else 200
+    assert _reply(fn, entry, "first@example.com").status == success
+    world.emulator.set_faults(half_open=True)
+    time.sleep(0.3)
+    outcome = _reply(fn, entry, TO)
+    assert outcome.status == success, outcome.body
+    assert world.emulator.stats.attempts == 2
+    assert world.emulator.stats.connections == 2
+    assert len(world.emulator.sent(to=TO)) == 1
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_half_open_connection_within_the_bound_ends_504_inside_the_budget(
+    start_function, world, entry
+):
+    """Kept-alive connections are reused inside the bound; one that went silent anyway
+    costs one budget and a 504, never a second send."""
+    fn = start_function(world.env)
+    success = 202 if entry == "verifications" else 200
+    assert _reply(fn, entry, "first@example.com").status == success
+    assert _reply(fn, entry, "second@example.com").status == success
+    assert world.emulator.stats.connections == 1
+    world.emulator.set_faults(half_open=True)
+    started = time.monotonic()
+    outcome = _reply(fn, entry, TO)
+    elapsed = time.monotonic() - started
+    assert (outcome.status, outcome.body["error"]["code"]) == (504, "upstream_timeout")
+    assert elapsed < BUDGET_MS / 1000 + 1.0, f"answered after {elapsed:.2f} s"
+    # The request never reached DM, and nothing retried it.
+    assert world.emulator.stats.attempts == 2
+    assert world.emulator.sent(to=TO) == []

@@ -54,10 +54,13 @@ def test_under_dm_throttling_refused_sends_are_answered_and_accepted_ones_sent_o
     )
     show(request.config, *load.describe_sends(report))
     assert report.problems == []
-    assert set(report.refusals) == {"upstream_throttled"}
-    assert set(report.statuses) == {"200", "429"}
+    # DM_TIMEOUT_MS is wall-clock time: on a busy machine an attempt can outlast 300 ms
+    # and answer 504 (DM may have sent that one; never twice, see `doubled`).
+    assert "upstream_throttled" in report.refusals
+    assert set(report.refusals) <= {"upstream_throttled", "upstream_timeout"}
+    assert {"200", "429"} <= set(report.statuses) <= {"200", "429", "504"}
     assert sum(report.statuses.values()) == sends
-    assert (report.lost, report.unasked, report.errors) == (0, 0, 0)
+    assert (report.lost, report.unasked, report.doubled, report.errors) == (0, 0, 0, 0)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +93,42 @@ def test_global_limit_sends_exactly_n_across_two_runtimes_on_one_redis(limit_cas
 
 def test_per_address_limit_sends_exactly_one_per_address_across_two_runtimes(limit_cases):
     case = limit_cases["to"]
+    assert case.problems == []
+    assert (case.accepted, case.mailed, case.per_address_max) == (40, 40, 1)
+    assert case.refusals == {"429 rate_limited": 40 * 7}
+
+
+@pytest.fixture(scope="module")
+def cluster_limit_cases(request, redis_cluster, tmp_path_factory):
+    """The same limits on a Redis Cluster of three masters, reached through a node that
+    does not hold the store's slot (direct-connection mode: the function follows MOVED)."""
+    redis_cluster.flush()
+    cases = load.run_limits(
+        redis_cluster.redirecting_url,
+        tmp_path_factory.mktemp("cluster-limits"),
+        clients=LOAD_CLIENTS * 2,
+        starts=max(100, LOAD_SENDS // 2),
+        global_limit=37,
+        addresses=40,
+        repeats=8,
+        flush=redis_cluster.flush,
+    )
+    redis_cluster.flush()
+    show(request.config, *(f"cluster {load.describe_limits(case)}" for case in cases))
+    return {case.rule.split(":")[0]: case for case in cases}
+
+
+def test_global_limit_sends_exactly_n_across_two_runtimes_on_a_redis_cluster(
+    cluster_limit_cases,
+):
+    case = cluster_limit_cases["global"]
+    assert case.problems == []
+    assert (case.accepted, case.mailed) == (37, 37)
+    assert case.refusals == {"429 rate_limited": case.requests - 37}
+
+
+def test_per_address_limit_sends_exactly_one_per_address_on_a_redis_cluster(cluster_limit_cases):
+    case = cluster_limit_cases["to"]
     assert case.problems == []
     assert (case.accepted, case.mailed, case.per_address_max) == (40, 40, 1)
     assert case.refusals == {"429 rate_limited": 40 * 7}

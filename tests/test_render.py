@@ -148,3 +148,53 @@ def test_html_to_text_collapses_whitespace_and_blank_lines():
 
 def test_html_to_text_does_not_expand_placeholders():
     assert html_to_text("<p>{{code}}</p>") == "{{code}}"
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<section>Your code</section><section>123456</section>", "Your code\n123456"),
+        ("<center>Your code</center><center>123456</center>", "Your code\n123456"),
+        ("<dl><dt>Code</dt><dd>123456</dd></dl>", "Code\n123456"),
+        ("<article>a</article><aside>b</aside><header>c</header><footer>d</footer>", "a\nb\nc\nd"),
+        ("<main>a</main><nav>b</nav><figure>c<figcaption>d</figcaption></figure>", "a\nb\nc\nd"),
+        ("<details><summary>a</summary>b</details><address>c</address>", "a\nb\nc"),
+        ("<pre>a</pre>b", "a\n\nb"),
+    ],
+)
+def test_html_to_text_breaks_a_line_at_every_block_level_element(html, text):
+    assert html_to_text(html) == text
+
+
+def test_html_to_text_keeps_the_blank_line_of_two_breaks():
+    assert html_to_text("Hello<br><br>Your code is below.<br/><br/>Thanks") == (
+        "Hello\n\nYour code is below.\n\nThanks"
+    )
+
+
+def test_html_to_text_keeps_the_address_of_an_unclosed_link():
+    assert html_to_text('<p>Open <a href="https://example.com/v">this page') == (
+        "Open this page (https://example.com/v)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>Your code is <b>012345</b>.</p>", "Your code is\n012345"),
+        ("<p>Code: 012345. It expires soon.</p>", "Code:\n012345\nIt expires soon."),
+        (
+            "<p>\u60a8\u7684\u9a8c\u8bc1\u7801\u662f012345\u3002</p>",
+            "\u60a8\u7684\u9a8c\u8bc1\u7801\u662f\n012345",
+        ),
+        ("<p>(012345)</p>", "012345"),
+        # Inside a longer number or a link it stays where it is.
+        ("<p>Ref 90123456 for 012345</p>", "Ref 90123456 for\n012345"),
+        (
+            '<p><a href="https://example.com/v?code=012345">Verify</a></p>',
+            "Verify (https://example.com/v?code=012345)",
+        ),
+    ],
+)
+def test_html_to_text_puts_the_code_on_a_line_of_its_own(html, text):
+    assert html_to_text(html, "012345") == text

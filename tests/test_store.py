@@ -14,7 +14,7 @@ import redis
 
 from dmcode.settings import load
 from dmcode.store import MemoryStore, Quota, RedisStore, StoreUnavailable, open_store
-from tests.fixtures.redis import RedisServer, StoreCase
+from tests.fixtures.redis import STORE_SLOT, RedisServer, StoreCase
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1] / "function"
 BASE_ENV = {
@@ -119,7 +119,7 @@ def test_redis_keys_carry_the_prefix(redis_url: str):
     store.put("cur:p", "v", 60)
     store.consume("used:p", 60)
     keys = sorted(redis.Redis.from_url(redis_url, decode_responses=True).keys("*"))
-    assert keys == ["dmcode:cur:p", "dmcode:rl:p", "dmcode:used:p"]
+    assert keys == ["{dmcode}:cur:p", "{dmcode}:rl:p", "{dmcode}:used:p"]
     ttls = [redis.Redis.from_url(redis_url).ttl(key) for key in keys]
     assert all(0 < ttl <= 60 for ttl in ttls)
     store.close()
@@ -189,3 +189,46 @@ def test_the_redis_client_is_imported_only_when_redis_is_configured():
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_every_key_of_the_store_lives_in_one_cluster_slot(redis_cluster):
+    """Cluster editions (proxy mode too) refuse a script whose keys span slots: the hash
+    tag puts every key, whatever its kind, in the slot of `{dmcode}`."""
+    redis_cluster.flush()
+    store = RedisStore(redis_cluster.redirecting_url)
+    store.take(
+        [
+            Quota("rl:to:1/60s:a", 1, 60),
+            Quota("rl:ip:20/1h:b", 20, 3600),
+            Quota("rl:global:1000/1d:all", 1000, 86400),
+        ]
+    )
+    store.release([Quota("rl:to:1/60s:a", 1, 60)])
+    store.put("cur:a", "1:ref", 60)
+    store.consume("used:ref", 60)
+    assert store.cluster is True
+    owner = redis.Redis.from_url(redis_cluster.owner().url, decode_responses=True)
+    keys = owner.keys("*")
+    assert len(keys) == 5
+    assert {owner.cluster("keyslot", key) for key in keys} == {STORE_SLOT}
+    store.close()
+
+
+def test_a_node_that_holds_the_slot_is_used_as_a_plain_redis(redis_cluster):
+    """Proxy mode and a node that serves the slot answer the plain client: no cluster
+    discovery is paid for."""
+    redis_cluster.flush()
+    store = RedisStore(redis_cluster.owner().url)
+    assert store.take([Quota("rl:p", 1, 60)])[0] is True
+    assert store.take([Quota("rl:p", 1, 60)])[0] is False
+    assert store.cluster is False
+    store.close()
+
+
+def test_a_frozen_cluster_node_fails_closed(redis_cluster):
+    redis_cluster.flush()
+    store = RedisStore(redis_cluster.redirecting_url, timeout=0.3)
+    assert store.take([Quota("rl:p", 5, 60)])[0] is True
+    with redis_cluster.owner().frozen(), pytest.raises(StoreUnavailable):
+        store.take([Quota("rl:p", 5, 60)])
+    store.close()

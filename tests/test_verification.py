@@ -15,7 +15,7 @@ import jwt
 import pytest
 import redis
 
-from dmcode.errors import ApiError
+from dmcode.errors import ApiError, NotSent
 from dmcode.otp import b64url, b64url_decode
 from dmcode.settings import load
 from dmcode.store import RedisStore, Store, open_store
@@ -227,10 +227,10 @@ def test_every_scope_is_checked_before_sending(
 @pytest.mark.parametrize(
     "failure",
     [
-        ApiError(400, "recipient_rejected", "DM refused the recipient"),
-        ApiError(429, "upstream_throttled", "DM throttled"),
-        ApiError(503, "quota_exhausted", "DM quota"),
-        ApiError(502, "upstream_error", "DM said no"),
+        NotSent(400, "recipient_rejected", "DM refused the recipient"),
+        NotSent(429, "upstream_throttled", "DM throttled"),
+        NotSent(503, "quota_exhausted", "DM quota"),
+        NotSent(502, "upstream_error", "DM said no"),
     ],
     ids=lambda e: e.code,
 )
@@ -254,15 +254,20 @@ def test_the_previous_token_stays_valid_when_a_send_fails(store_case: StoreCase)
     flow, outbox = make_flow(store_case, RATE_LIMITS="to:5/1h")
     first = str(flow.start(ANN, "SignIn", None, IP)["token"])
     code = outbox.last_code()
-    outbox.failure = ApiError(400, "recipient_rejected", "DM refused the recipient")
+    outbox.failure = NotSent(400, "recipient_rejected", "DM refused the recipient")
     error_of(lambda: flow.start(ANN, "SignIn", None, IP))
     assert flow.check(first, code)["valid"] is True
 
 
 @pytest.mark.parametrize(
     "failure",
-    [ApiError(504, "upstream_timeout", "no answer"), RuntimeError("unexpected")],
-    ids=["timeout", "crash"],
+    [
+        ApiError(504, "upstream_timeout", "no answer"),
+        # A 200 that is not DM's, a gateway's HTML error page: DM may have sent it.
+        ApiError(502, "upstream_error", "not DM's answer"),
+        RuntimeError("unexpected"),
+    ],
+    ids=["timeout", "not_dm_answer", "crash"],
 )
 def test_a_send_that_may_have_gone_out_keeps_its_budget_spent(
     store_case: StoreCase, failure: Exception
@@ -438,6 +443,6 @@ def test_redis_holds_no_address_code_or_token(redis_url: str) -> None:
     flow.check(token, outbox.last_code())
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     dump = " ".join(f"{key!r}={client.get(key)!r}" for key in client.keys("*"))
-    assert "dmcode:used:" in dump
+    assert "{dmcode}:used:" in dump
     for secret in ("ann", "example", IP, outbox.last_code(), token[:20]):
         assert secret not in dump

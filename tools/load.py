@@ -297,7 +297,9 @@ class SendReport:
     errors: int  # answers that were neither a success nor a stable refusal
     transport_errors: int
     lost: int  # accepted, yet not in DM's store
-    unasked: int  # in DM's store as sent, yet never answered as accepted
+    unasked: int  # in DM's store as sent, yet never answered as accepted (nor 504)
+    timed_out_mailed: int  # answered 504 upstream_timeout, and DM sent it anyway (once)
+    doubled: int  # addresses DM mailed more than once (each send has its own address)
     log_lines: int
     unlogged: int  # answered, yet not exactly one log line
     log_leaks: int
@@ -407,7 +409,12 @@ def _send_report(
     refused = [a for a in answers if a.status != 200 and a.transport_error is None]
     lost = [a for a in accepted if sent.get(a.dm_request_id or "") != a.to]
     answered_ids = {a.dm_request_id for a in accepted}
-    unasked = [request_id for request_id in sent if request_id not in answered_ids]
+    # A 504 promises nothing either way: DM may have sent that one mail after the budget
+    # ran out. What must never happen is a mail for a send answered anything else, or two.
+    timed_out = {a.to for a in refused if a.code == "upstream_timeout"}
+    late = [rid for rid, to in sent.items() if rid not in answered_ids and to in timed_out]
+    unasked = [rid for rid, to in sent.items() if rid not in answered_ids and to not in timed_out]
+    doubled = [to for to, count in Counter(sent.values()).items() if count > 1]
     errors = [
         a for a in refused if a.code not in STABLE_CODES or (a.status == 429 and not a.retry_after)
     ]
@@ -427,6 +434,8 @@ def _send_report(
         transport_errors=len(transport),
         lost=len(lost),
         unasked=len(unasked),
+        timed_out_mailed=len(late),
+        doubled=len(doubled),
         log_lines=sum(log_ids.values()),
         unlogged=len(unlogged),
         log_leaks=len(leaks),
@@ -438,6 +447,7 @@ def _send_report(
         (report.errors, "refusals without a stable code (or a 429 without Retry-After)"),
         (report.lost, "accepted sends are not in DM's store"),
         (report.unasked, "mails in DM's store were never answered as accepted"),
+        (report.doubled, "addresses were mailed more than once"),
         (report.unlogged, "requests did not leave exactly one log line"),
         (report.log_leaks, "log lines hold a full address or a secret"),
     ]
@@ -638,7 +648,8 @@ def describe_sends(report: SendReport) -> list[str]:
         f"in {report.seconds} s ({report.per_second}/s), DM throttling {report.throttle:.0%}",
         f"answers: {report.statuses}; refusals {report.refusals or 'none'}; errors "
         f"{report.errors}; no HTTP answer {report.transport_errors}",
-        f"DM store: lost {report.lost} accepted sends, {report.unasked} mails never accepted",
+        f"DM store: lost {report.lost} accepted sends, {report.unasked} mails never accepted, "
+        f"{report.timed_out_mailed} mailed after a 504, {report.doubled} addresses mailed twice",
         f"logs: {report.log_lines} request lines, {report.unlogged} requests without exactly "
         f"one, {report.log_leaks} with a full address or a secret",
     ]

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Makes sure the system programs the tests drive are present: Debian's chromium (browser
-# tests) and redis-server (the shared store). Installs them when running as root on
+# tests), redis-server (the shared store) and redis-cli (redis-tools: it builds the test
+# Redis Cluster). Installs them when running as root on
 # Debian; otherwise stops with the exact command. A missing one is never a silent skip.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v node >/dev/null || need+=(nodejs npm)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from dmcode import __version__, logs
 from dmcode.addresses import mask, normalise
 from dmcode.app import App
-from dmcode.errors import ApiError, ConfigError
+from dmcode.errors import ApiError, ConfigError, NotSent
 from dmcode.http import Request, Response
 from dmcode.mailer import Credentials, CredentialsMissing, SendResult, choose_credentials
 from dmcode.templates import CODE_TYPES, TYPES
@@ -233,8 +233,9 @@ class Api:
             raise ApiError(400, "invalid_request", "The body must be a JSON object.")
         token = _string(body, "token")
         code = body.get("code")
-        if isinstance(code, int) and not isinstance(code, bool):
-            code = str(code)
+        if isinstance(code, int) and not isinstance(code, bool) and code >= 0:
+            # A code typed into a number field loses its leading zeros: 14303 is 014303.
+            code = str(code).zfill(flow.settings.code_length)
         if not isinstance(code, str):
             raise ApiError(400, "invalid_request", "code must be a string.", field="code")
         result = flow.check(token, code)
@@ -300,7 +301,7 @@ class Api:
         try:
             chosen = choose_credentials(app.settings, credentials)
         except CredentialsMissing:
-            raise ApiError(
+            raise NotSent(
                 500,
                 "config_error",
                 "No credentials: set DM_ACCESS_KEY_ID and DM_ACCESS_KEY_SECRET, "
@@ -368,9 +369,11 @@ class Api:
         presented = presented.strip()
         # Compare against every token, whatever matches first, so timing says nothing
         # about which token or how much of it was right.
+        # A lone surrogate has no UTF-8 form; kept as is it can match no token.
+        given = presented.encode("utf-8", "surrogatepass")
         matched = False
         for token in tokens:
-            matched |= hmac.compare_digest(presented.encode(), token.encode())
+            matched |= hmac.compare_digest(given, token.encode())
         if scheme.lower() != "bearer" or not presented or not matched:
             raise ApiError(
                 401,

@@ -39,6 +39,15 @@ class ApiError(Exception):
         return {"error": error}
 
 
+class NotSent(ApiError):
+    """A failed send that certainly mailed nothing: DirectMail refused it with its own
+    error code, the connection never opened, or the function could not even call it.
+
+    Only these give back a per-address budget; any other failure may have mailed the
+    code (a timeout, a reset, an answer that is not DirectMail's).
+    """
+
+
 def retry_after(seconds: float) -> dict[str, str]:
     """A Retry-After header in whole seconds, never less than one."""
     return {"Retry-After": str(max(1, int(seconds + 0.999)))}

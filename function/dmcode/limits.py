@@ -79,18 +79,32 @@ class Limiter:
         """The shortest window of a per-address rule: how long a UI should count down."""
         return min((rule.window for rule in self.rules if rule.scope == "to"), default=0)
 
-    def _quota(self, rule: RateLimit, to: str, ip: str) -> Quota:
+    def _quota(self, rule: RateLimit, to: str, ip: str) -> Quota | None:
+        """The counter `rule` keeps for this send, or None when its key is unknown.
+
+        A send without a client address (a direct invocation, a /send without `ip`) is
+        not counted on `ip` rules: one shared bucket for all of them would let a few
+        such sends block every other.
+        """
         if rule.scope == "to":
             subject = self.keyer("to", to)
         elif rule.scope == "ip":
+            if _parse_ip(ip) is None:
+                return None
             subject = self.keyer("ip", ip_bucket(ip))
         else:
             subject = "all"
         return Quota(f"{self.namespace}:{rule.name}:{subject}", rule.count, rule.window)
 
+    def _quotas(self, to: str, ip: str) -> list[Quota]:
+        quotas = (self._quota(rule, to, ip) for rule in self.rules)
+        return [quota for quota in quotas if quota is not None]
+
     def take(self, to: str, ip: str) -> None:
         """Counts one send to `to` from `ip`, or raises 429 `rate_limited`."""
-        quotas = [self._quota(rule, to, ip) for rule in self.rules]
+        quotas = self._quotas(to, ip)
+        if not quotas:
+            return
         counted, usage = self.store.take(quotas)
         if counted:
             return
@@ -106,4 +120,4 @@ class Limiter:
         """Gives back what a send cost the per-address rules (the others stay spent)."""
         quotas = [self._quota(rule, to, "") for rule in self.rules if rule.scope == "to"]
         if quotas:
-            self.store.release(quotas)
+            self.store.release([quota for quota in quotas if quota is not None])

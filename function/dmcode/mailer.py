@@ -3,14 +3,26 @@
 The SDK's own retry is left off: it cannot tell a request DM never saw from one it may
 have acted on, and DM has no idempotency key, so a blind retry can send a code twice.
 This module retries only what cannot have sent mail, inside one time budget.
+
+The budget is wall-clock time. The SDK's connect and read timeouts bound each socket
+operation, not the whole answer (a DM, proxy or network that trickles its answer keeps a
+read alive forever), so every attempt runs on a worker thread and the caller stops
+waiting at the deadline; the per-operation timeouts, capped at the budget, end the
+abandoned attempt soon after.
+
+A pooled keep-alive connection idle longer than `IDLE_REUSE_SECONDS` is not reused:
+see there.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import requests
 import urllib3.exceptions
@@ -18,12 +30,15 @@ from alibabacloud_dm20151123.client import Client
 from alibabacloud_dm20151123.models import SingleSendMailRequest
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_tea_openapi.utils_models import Config
+from darabonba.core import DaraCore
 from darabonba.exceptions import RetryError, UnretryableException
 from darabonba.runtime import RuntimeOptions
 
-from dmcode.errors import ApiError, retry_after
+from dmcode.errors import ApiError, NotSent, retry_after
 from dmcode.settings import Settings
 from dmcode.templates import Rendered
+
+T = TypeVar("T")
 
 # Codes DM answers when it did not act on the request and asks to come back later.
 _RETRYABLE_CODES = ("ServiceUnavailable", "InternalError")
@@ -33,6 +48,15 @@ _QUOTA_RETRY_AFTER = 600
 # Below this much budget another attempt cannot finish; answer instead.
 _MIN_ATTEMPT_MS = 50
 _BACKOFF_BASE_MS = 100
+# A kept-alive connection idle longer than this is closed, not reused. Middleboxes on
+# the way to DM drop idle connections without a word: Alibaba Cloud's NAT gateway
+# forgets an idle TCP session after 900 s, CLB's HTTP listeners close idle
+# connections after 15 s by default, and a frozen FC instance cannot notice either. A
+# request written into such a connection gets no answer, and no retry is safe once it
+# is written: the send would end 504 after the whole budget. Below the smallest of
+# those idle timeouts, a busy instance still reuses its connection, and an idle one
+# pays one new connection (a TLS handshake, tens of milliseconds in-region).
+IDLE_REUSE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,8 @@ class Mailer:
         self._sleep = sleep
         self._client: Client | None = None
         self._client_credentials: Credentials | None = None
+        # When the last send ended (by `clock`), to know how long the pool sat idle.
+        self._last_used: float | None = None
 
     def client(self, credentials: Credentials) -> Client:
         if self._client is None or credentials != self._client_credentials:
@@ -130,35 +156,79 @@ class Mailer:
         )
 
     def send(self, to: str, rendered: Rendered, credentials: Credentials) -> SendResult:
-        """Sends once, retrying only what DM cannot have acted on; raises ApiError."""
+        """Sends once, retrying only what DM cannot have acted on; raises ApiError.
+
+        Answers within `timeout_ms` of wall-clock time, retries included: 504
+        `upstream_timeout` when an attempt is still unanswered at the deadline.
+        """
         client = self.client(credentials)
         request = self.request(to, rendered)
-        deadline = self._clock() + self.settings.timeout_ms / 1000
+        started = self._clock()
+        deadline = started + self.settings.timeout_ms / 1000
+        self._forget_idle_connections(started)
         attempt = 0
-        while True:
-            attempt += 1
-            left_ms = int((deadline - self._clock()) * 1000)
-            runtime = RuntimeOptions(connect_timeout=left_ms, read_timeout=left_ms)
-            try:
-                response = client.single_send_mail_with_options(request, runtime)
-            except AlibabaCloudException as error:
-                retry = self._from_dm(error)
-            except UnretryableException as error:
-                retry = self._from_transport(error)
-            else:
-                body = response.body
-                if body is None or not body.request_id:
-                    # Not DM's answer (a proxy's or gateway's 200): nothing says it was sent.
-                    raise ApiError(
-                        502,
-                        "upstream_error",
-                        "DirectMail answered with something that is not its API.",
+        try:
+            while True:
+                attempt += 1
+                began = self._clock()
+                left_ms = int((deadline - began) * 1000)
+                runtime = RuntimeOptions(connect_timeout=left_ms, read_timeout=left_ms)
+                try:
+                    response = _within(
+                        left_ms / 1000,
+                        partial(client.single_send_mail_with_options, request, runtime),
                     )
-                return SendResult(str(body.request_id), str(body.env_id or ""), attempt)
-            wait_s = max(retry.wait_s, self._backoff(attempt))
-            if (deadline - self._clock() - wait_s) * 1000 < _MIN_ATTEMPT_MS:
-                raise retry.final
-            self._sleep(wait_s)
+                except _Overdue:
+                    # Nothing says whether DM got it: never a second attempt.
+                    raise ApiError(
+                        504, "upstream_timeout", "DirectMail did not answer in time."
+                    ) from None
+                except AlibabaCloudException as error:
+                    retry = self._from_dm(error)
+                except UnretryableException as error:
+                    retry = self._from_transport(error)
+                else:
+                    body = response.body
+                    if body is None or not body.request_id:
+                        # Not DM's answer (a proxy's or gateway's 200): it may have sent.
+                        raise ApiError(
+                            502,
+                            "upstream_error",
+                            "DirectMail answered with something that is not its API.",
+                        )
+                    return SendResult(str(body.request_id), str(body.env_id or ""), attempt)
+                wait_s = max(retry.wait_s, self._backoff(attempt))
+                # A retry starts only with time to finish: cut off at the deadline it
+                # would be a 504 for a mail DM may have sent. The last attempt's time
+                # says how long this one may take, twice over for a busy instance.
+                took_ms = (self._clock() - began) * 1000
+                needed_ms = max(_MIN_ATTEMPT_MS, 2 * took_ms)
+                if (deadline - self._clock() - wait_s) * 1000 < needed_ms:
+                    raise retry.final
+                self._sleep(wait_s)
+        finally:
+            self._last_used = self._clock()
+
+    def _forget_idle_connections(self, now: float) -> None:
+        """Closes the SDK's pooled connections to DM when they sat idle too long.
+
+        The SDK's transport (darabonba-core, 1.0.9 here) keeps one requests.Session
+        per endpoint in `DaraCore._sessions`, keyed `<protocol>://<host>:...`; closing
+        it drops its idle pooled connections and the next request opens a new one.
+        Should a later release keep its sessions elsewhere, nothing is closed here and
+        the half-open tests of the fault matrix fail. A connection in use by an
+        attempt still running elsewhere is not in the pool and stays untouched. An
+        instance's first send starts from a fresh pool too: how long a connection left
+        by anything before it sat idle is unknown.
+        """
+        last = self._last_used
+        if last is not None and now - last <= IDLE_REUSE_SECONDS:
+            return
+        protocol, host = self.settings.dm_endpoint
+        prefix = f"{protocol.lower()}://{host}:"
+        for key, session in list(DaraCore._sessions.items()):
+            if isinstance(key, str) and key.startswith(prefix):
+                session.close()
 
     @staticmethod
     def _backoff(attempt: int) -> float:
@@ -169,11 +239,17 @@ class Mailer:
     def _from_dm(error: AlibabaCloudException) -> _Retry:
         code = str(error.code or "")
         request_id = _request_id(error)
+        if code in ("", "None"):
+            # An error status without DM's Code (a gateway's JSON): it may have sent.
+            raise ApiError(
+                502, "upstream_error", "DirectMail answered with something that is not its API."
+            )
+        # From here on DM answered with its own error code: it refused, so sent nothing.
         extra = {"dmCode": code, "dmRequestId": request_id}
         if code.startswith("Throttling"):
             wait = float(getattr(error, "retry_after", None) or 0) / 1000
             return _Retry(
-                ApiError(
+                NotSent(
                     429,
                     "upstream_throttled",
                     "DirectMail is throttling requests; try again shortly.",
@@ -184,10 +260,10 @@ class Mailer:
             )
         if code in _RETRYABLE_CODES or code.startswith("InternalError"):
             return _Retry(
-                ApiError(502, "upstream_error", f"DirectMail failed: {code}.", extra=extra)
+                NotSent(502, "upstream_error", f"DirectMail failed: {code}.", extra=extra)
             )
         if code.startswith("InvalidToAddress"):
-            raise ApiError(
+            raise NotSent(
                 400,
                 "recipient_rejected",
                 "DirectMail refused the recipient address.",
@@ -195,26 +271,58 @@ class Mailer:
                 extra=extra,
             )
         if code in _QUOTA_CODES or "quota" in code.lower():
-            raise ApiError(
+            raise NotSent(
                 503,
                 "quota_exhausted",
                 "DirectMail refused to send for quota or sending frequency.",
                 extra=extra,
                 headers=retry_after(_QUOTA_RETRY_AFTER),
             )
-        raise ApiError(502, "upstream_error", f"DirectMail rejected the call: {code}.", extra=extra)
+        raise NotSent(502, "upstream_error", f"DirectMail rejected the call: {code}.", extra=extra)
 
     @staticmethod
     def _from_transport(error: UnretryableException) -> _Retry:
         inner = getattr(error, "inner_exception", None)
         if inner is not None and _sent_nothing(inner.__context__):
-            return _Retry(ApiError(502, "upstream_error", "DirectMail could not be reached."))
+            return _Retry(NotSent(502, "upstream_error", "DirectMail could not be reached."))
         if isinstance(inner, RetryError):
             # The request may have reached DM: retrying could send the code twice.
             raise ApiError(504, "upstream_timeout", "DirectMail did not answer in time.")
         raise ApiError(
             502, "upstream_error", "DirectMail answered with something that is not its API."
         )
+
+
+class _Overdue(Exception):
+    """The attempt was still running at the deadline."""
+
+
+def _within(seconds: float, call: Callable[[], T]) -> T:
+    """`call()`'s result or exception, or _Overdue once `seconds` have passed.
+
+    The call runs on a daemon thread: past the deadline it is abandoned (its answer,
+    if one comes, is dropped) and ends on its own, its socket timeouts being capped at
+    the budget; only a peer that keeps trickling bytes keeps it longer.
+    """
+    outcome: list[tuple[bool, object]] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as error:  # handed to the waiting caller
+            outcome.append((False, error))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="dm-attempt", daemon=True).start()
+    if not done.wait(max(seconds, 0.0)):
+        raise _Overdue
+    ok, value = outcome[0]
+    if not ok:
+        assert isinstance(value, BaseException)
+        raise value
+    return value  # type: ignore[return-value]
 
 
 def _request_id(error: AlibabaCloudException) -> str:

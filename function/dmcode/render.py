@@ -116,8 +116,9 @@ def render_subject(template: Compiled, payload: Mapping[str, object]) -> str:
     return _render(template, payload, _one_line).strip()[:MAX_SUBJECT].rstrip()
 
 
-def html_to_text(source: str) -> str:
-    """A readable plain-text version of an HTML email (see text_body.py)."""
+def html_to_text(source: str, standalone: str | None = None) -> str:
+    """A readable plain-text version of an HTML email, `standalone` (the code) on a
+    line of its own (see text_body.py)."""
     from dmcode import text_body  # noqa: PLC0415
 
-    return text_body.html_to_text(source)
+    return text_body.html_to_text(source, standalone)

@@ -174,7 +174,8 @@ class _Reader:
                 continue
             scope, count, amount, unit = match.groups()
             rules.append(RateLimit(scope, int(count), int(amount) * _WINDOW_UNITS[unit]))
-        return tuple(rules)
+        # `to:3/60s,to:3/1m` is one rule twice: counted once, the same on every store.
+        return tuple(dict.fromkeys(rules))
 
 
 def _valid_token(token: str) -> bool:

@@ -8,16 +8,26 @@ break is atomic in both. Callers pass keys already free of addresses and IPs in 
 
 RedisStore fails closed: any Redis error or timeout is StoreUnavailable, a 503
 `store_unavailable`, never a request let through unchecked.
+
+Redis as Alibaba Cloud sells it: every key carries the hash tag `{dmcode}`, so all keys
+live in one slot and each multi-key script stays in it (cluster editions refuse
+scripts across slots with CROSSSLOT, proxy mode included). The atomic all-or-nothing
+`take` over the per-address, per-IP and global counters therefore works unchanged on
+standard (master-replica), read/write splitting and cluster editions. One slot means one
+shard carries this store; a verification flow's few operations per request are far
+below what one shard serves. A cluster in direct-connection mode answers MOVED when the
+node named by REDIS_URL does not hold the slot: the store then switches to redis-py's
+cluster client (no setting needed, and a standalone or proxy endpoint never pays for
+the discovery).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dmcode.errors import ApiError, ConfigError
 from dmcode.settings import Settings
@@ -25,8 +35,10 @@ from dmcode.settings import Settings
 if TYPE_CHECKING:
     import redis
 
-PREFIX = "dmcode:"
+# The braces are a hash tag: a cluster puts every key of the store in one slot.
+PREFIX = "{dmcode}:"
 REDIS_TIMEOUT = 1.0
+T = TypeVar("T")
 
 
 class StoreUnavailable(ApiError):
@@ -197,60 +209,86 @@ class RedisStore:
         from redis.backoff import NoBackoff  # noqa: PLC0415
         from redis.retry import Retry  # noqa: PLC0415
 
+        self._url = url
         self._errors = redis.exceptions.RedisError
+        self._redirected = redis.exceptions.AskError  # MOVED is an AskError too
         # No client retries: a timed-out INCR may have counted, and a retry would count
-        # twice; the caller answers 503 and the user tries again.
-        self._redis: redis.Redis = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+        # twice; the caller answers 503 and the user tries again. (The cluster client
+        # still follows MOVED and ASK redirects: the node refused, nothing ran.)
+        self._options: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        self._standalone = redis.Redis.from_url(url, **self._options)
+        self._redis: redis.Redis | redis.RedisCluster = self._standalone
+        self._cluster = False
+        self._switching = threading.Lock()
         self._take = self._redis.register_script(_TAKE)
         self._release = self._redis.register_script(_RELEASE)
 
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
+    def _run(self, operation: Callable[[Any], T]) -> T:
+        """`operation(client)`, switching to the cluster client on a redirect."""
+        client = self._redis
         try:
-            yield
+            try:
+                return operation(client)
+            except self._redirected:
+                if client is not self._standalone:
+                    raise
+                with self._switching:
+                    if not self._cluster:
+                        self._use_cluster()
+                # The redirect means the node ran nothing: the cluster client runs it once.
+                return operation(self._redis)
         except self._errors as error:
             raise StoreUnavailable() from error
+
+    def _use_cluster(self) -> None:
+        # Loaded with redis already.
+        from redis.cluster import RedisCluster  # noqa: PLC0415
+
+        # The standalone client is left to other threads still using it, not closed.
+        self._redis = RedisCluster.from_url(self._url, **self._options)
+        self._cluster = True
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the store talks to a Redis Cluster through the cluster client."""
+        return self._cluster
 
     def take(self, quotas: Sequence[Quota]) -> tuple[bool, tuple[Usage, ...]]:
         keys = [PREFIX + q.key for q in quotas]
         args: list[int] = []
         for quota in quotas:
             args += [quota.limit, quota.window * 1000]
-        with self._guard():
-            answer = self._take(keys=keys, args=args)
+        answer = self._run(lambda client: self._take(keys=keys, args=args, client=client))
         counted, *flat = (int(value) for value in answer)
         usage = tuple(Usage(flat[i], flat[i + 1] / 1000) for i in range(0, len(flat), 2))
         return counted == 1, usage
 
     def release(self, quotas: Sequence[Quota]) -> None:
-        with self._guard():
-            self._release(keys=[PREFIX + q.key for q in quotas])
+        keys = [PREFIX + q.key for q in quotas]
+        self._run(lambda client: self._release(keys=keys, client=client))
 
     def put(self, key: str, value: str, ttl: int) -> None:
-        with self._guard():
-            self._redis.set(PREFIX + key, value, ex=ttl)
+        self._run(lambda client: client.set(PREFIX + key, value, ex=ttl))
 
     def get(self, key: str) -> str | None:
-        with self._guard():
-            value = self._redis.get(PREFIX + key)
+        value = self._run(lambda client: client.get(PREFIX + key))
         return None if value is None else str(value)
 
     def consume(self, key: str, ttl: int) -> bool:
-        with self._guard():
-            return bool(self._redis.set(PREFIX + key, "1", ex=ttl, nx=True))
+        return bool(self._run(lambda client: client.set(PREFIX + key, "1", ex=ttl, nx=True)))
 
     def delete(self, key: str) -> None:
-        with self._guard():
-            self._redis.delete(PREFIX + key)
+        self._run(lambda client: client.delete(PREFIX + key))
 
     def close(self) -> None:
         self._redis.close()
+        if self._redis is not self._standalone:
+            self._standalone.close()
 
 
 def open_store(settings: Settings) -> Store:

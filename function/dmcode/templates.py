@@ -167,7 +167,8 @@ class TemplateSet:
         entry = self._entry(usage_type, locale)
         html = render.render_html(entry.html, payload)
         if entry.text is None:
-            text = render.html_to_text(html)
+            code = render.scalar(payload.get("code"))
+            text = render.html_to_text(html, code or None)
         else:
             text = render.render_text(entry.text, payload)
         return Rendered(

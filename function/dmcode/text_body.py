@@ -11,9 +11,17 @@ import re
 from html.parser import HTMLParser
 
 _SKIP = frozenset({"script", "style", "head", "title", "template"})
-_LINE = frozenset({"br", "div", "tr", "li"})
+# HTML's block-level (flow) elements, and those that lay out as blocks in mail
+# clients (`center`, table rows, captions): each starts and ends a line.
+_LINE = frozenset(
+    {
+        "address", "article", "aside", "caption", "center", "dd", "details", "dialog",
+        "div", "dt", "fieldset", "figcaption", "figure", "footer", "form", "header",
+        "hgroup", "legend", "li", "main", "menu", "nav", "section", "summary", "tr",
+    }
+)  # fmt: skip
 _PARAGRAPH = frozenset(
-    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "hr"}
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dl", "blockquote", "hr", "pre"}
 )
 _CELL = frozenset({"td", "th"})
 _BREAK = "\n"
@@ -81,9 +89,13 @@ class _TextParser(HTMLParser):
         self.pending = 0
 
     def _block(self, tag: str, *, opening: bool) -> None:
-        if tag in _PARAGRAPH:
+        if tag == "br":
+            if opening:
+                # Each <br> ends a line: two in a row leave a blank one.
+                self.pending = min(self.pending + 1, 2)
+        elif tag in _PARAGRAPH:
             self.pending = 2
-        elif tag in _LINE and (opening or tag != "br"):
+        elif tag in _LINE:
             self.pending = max(self.pending, 1)
             if tag == "li" and opening:
                 self._flush()
@@ -104,18 +116,59 @@ class _TextParser(HTMLParser):
             self.chunks.append(f"{text} ({href})")
 
 
-def html_to_text(source: str) -> str:
+def html_to_text(source: str, standalone: str | None = None) -> str:
     """A readable plain-text version of an HTML email.
 
-    Tags are dropped, blocks become line breaks, links keep their address as
-    `text (url)`, entities are decoded, and at most one blank line is kept in a row.
+    Tags are dropped, every block-level element starts a line (HTML's list), each
+    `<br>` ends one, links keep their address as `text (url)` (an unclosed `<a>`
+    too), entities are decoded, and at most one blank line is kept in a row. Where
+    `standalone` (the code) appears as a word, it is put on a line of its own, so a
+    reader or a mail client's code detection finds it whole.
     """
     parser = _TextParser()
     parser.feed(source)
     parser.close()
+    while parser.links:
+        parser._close_link()
     lines = [" ".join(line.split()) for line in "".join(parser.chunks).split(_BREAK)]
+    if standalone and standalone.strip():
+        lines = [part for line in lines for part in _set_apart(line, standalone.strip())]
     kept: list[str] = []
     for line in lines:
         if line or (kept and kept[-1]):
             kept.append(line)
     return "\n".join(kept).strip()
+
+
+# Punctuation that belongs to the code's sentence, not to the text beside it.
+_OPENERS = "([{\"'\u201c\u2018\uff08\u300c\u3010:\uff1a"
+_CLOSERS = ")]}\"'\u201d\u2019\uff09\u300d\u3011.,;:!?\u3002\uff0c\uff1b\uff1a\uff01\uff1f"
+
+
+def _set_apart(line: str, code: str) -> list[str]:
+    """`line` split so that each whole-word occurrence of `code` is a line of its own.
+
+    An occurrence inside a longer word or number, or inside a URL (a link that
+    carries the code), stays where it is.
+    """
+    pattern = re.compile(r"(?<![A-Za-z0-9])" + re.escape(code) + r"(?![A-Za-z0-9])")
+    parts: list[str] = []
+    rest = line
+    while True:
+        found = next((m for m in pattern.finditer(rest) if not _in_url(rest, m.start())), None)
+        if found is None:
+            break
+        before = rest[: found.start()].rstrip()
+        if before.rstrip(_OPENERS + " "):
+            parts.append(before)
+        parts.append(code)
+        rest = rest[found.end() :].lstrip(_CLOSERS + " ")
+    if rest or not parts:
+        parts.append(rest)
+    return parts
+
+
+def _in_url(line: str, position: int) -> bool:
+    start = line.rfind(" ", 0, position) + 1
+    word = line[start:].split(" ", 1)[0]
+    return "://" in word or "@" in word

@@ -7,45 +7,60 @@ token's life, a malformed code included) and only then compares keyed hashes in
 constant time. A right code is consumed once and answered with a signed proof.
 
 A failed send: the per-IP and global budgets stay spent, so probing addresses or DM
-costs the caller as much as a real send. The per-address budget is given back when DM
-certainly did not send the mail (it refused the call), so an outage does not lock a real
-user out of their own address; after a timeout the mail may have gone out, so it stays
-spent. The previous token of the address stays valid, since no new code arrived.
+costs the caller as much as a real send. The per-address budget is given back only when
+DM certainly did not send the mail (`NotSent`: it refused the call with its own error
+code, or the connection never opened), so an outage does not lock a real user out of
+their own address; after a timeout, a reset or an answer that is not DM's the mail may
+have gone out, so it stays spent. The previous token of the address stays valid, since
+no new code arrived.
+
+Once DM accepted the mail the user holds a code, so the token is answered even if the
+store then fails to record it as the address's newest: the pointer names the issue time
+of the newest token, and a token issued later than the one it names is not "replaced".
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
 from collections.abc import Callable
 
-from dmcode.errors import ApiError, retry_after
+from dmcode import logs
+from dmcode.errors import ApiError, NotSent, retry_after
 from dmcode.limits import Limiter
 from dmcode.otp import Keyring, TokenSealer, new_code
 from dmcode.proof import Prover, default_issuer
 from dmcode.settings import Settings
-from dmcode.store import Quota, Store
+from dmcode.store import Quota, Store, StoreUnavailable
 
 # send(to, usage_type, locale, payload); raises ApiError on failure.
 SendFn = Callable[[str, str, str | None, dict[str, object]], object]
 
-# DM answered these without sending; anything else may have mailed the code.
-_NOT_SENT = frozenset(
-    {
-        "recipient_rejected",
-        "upstream_throttled",
-        "quota_exhausted",
-        "upstream_error",
-        "config_error",
-    }
-)
 # The used-token mark outlives the token a little, for instances whose clocks disagree.
 _USED_MARGIN = 300
 
 
 def _expired() -> ApiError:
     return ApiError(410, "expired", "The code has expired; request a new one.")
+
+
+def _pointer(issued_at: int, token_ref: str) -> str:
+    """The value naming an address's newest token: its issue time (s) and reference."""
+    return f"{issued_at}:{token_ref}"
+
+
+def _replaced(pointer: str, issued_at: int, token_ref: str) -> bool:
+    """Whether the pointer names a different token that is not older than this one.
+
+    A token issued later than the pointed one was mailed while the store could not
+    record it (see `start`): it stays valid. Within one second, only the pointed
+    token is.
+    """
+    when, _, ref = pointer.partition(":")
+    # A pointer not written by `_pointer` names no time: it replaces all but its token.
+    return ref != token_ref and (not when.isdigit() or int(when) >= issued_at)
 
 
 class VerificationFlow:
@@ -79,12 +94,20 @@ class VerificationFlow:
             payload["locale"] = locale
         try:
             self.send(to, usage_type, locale, payload)
-        except ApiError as error:
-            if error.code in _NOT_SENT:
+        except NotSent:
+            try:
                 self.limiter.refund_recipient(to)
+            except StoreUnavailable:
+                # DM's own answer says more than the store's: the caller gets that.
+                logs.event("refund_failed", logging.WARNING, reason="store_unavailable")
             raise
         # Only now does the new token replace the previous one: the mail is on its way.
-        self.store.put(self._current_key(to), ticket.token_ref, ttl)
+        try:
+            self.store.put(self._current_key(to), _pointer(ticket.issued_at, ticket.token_ref), ttl)
+        except StoreUnavailable:
+            # The user holds the code: the token must reach them. Until the store
+            # records it, the previous token is not refused either.
+            logs.event("pointer_not_saved", logging.WARNING, reason="store_unavailable")
         return {"token": token, "expiresIn": ttl, "resendIn": self.limiter.resend_in}
 
     def check(self, token: str, code: str) -> dict[str, object]:
@@ -95,7 +118,7 @@ class VerificationFlow:
         used_key = f"used:{ticket.token_ref}"
         current = self.store.get(current_key)
         # No pointer: none written since a key rotation (or an emptied store); the token decides.
-        if current is not None and current != ticket.token_ref:
+        if current is not None and _replaced(current, ticket.issued_at, ticket.token_ref):
             raise _expired()
         if self.store.get(used_key) is not None:
             raise _expired()

@@ -114,9 +114,13 @@ class Emulator:
         malformed: bool = False,
         quota: bool = False,
         times: int | None = None,
+        drip_ms: int = 0,
+        half_open: bool = False,
     ) -> Faults:
         """Replace the current faults (see Faults for what each one does)."""
-        faults = Faults(throttle, latency_ms, error, reset, malformed, quota, times)
+        faults = Faults(
+            throttle, latency_ms, error, reset, malformed, quota, times, drip_ms, half_open
+        )
         self._faults.set(faults)
         return faults
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +42,22 @@ SERVICE_UNAVAILABLE = ForcedError(503, "ServiceUnavailable", errors.SERVICE_UNAV
 THROTTLING = ForcedError(400, "Throttling.User", errors.THROTTLED.message)
 
 
+# A dripped answer leaves in pieces of this many bytes.
+DRIP_PIECE = 8
+
+
 @dataclass(frozen=True)
 class Faults:
     """What goes wrong, and for how long.
 
     `throttle` is the share of sends refused with Throttling.User. At most one of
     `error`, `reset`, `malformed` and `quota` is set; it hits the next `times`
-    sends, or every send while `times` is None. `latency_ms` delays every answer.
+    sends, or every send while `times` is None. `latency_ms` delays every answer;
+    `drip_ms` sends every answer in DRIP_PIECE-byte pieces, one every `drip_ms` (each
+    socket read sees data, so only a deadline on the whole answer ends the wait).
+    `half_open` silences every connection open at the moment it is set, as a NAT that
+    forgot an idle connection: a request written into one is never read nor answered
+    and the connection is never closed; new connections work.
     """
 
     throttle: float = 0.0
@@ -57,12 +67,16 @@ class Faults:
     malformed: bool = False
     quota: bool = False
     times: int | None = None
+    drip_ms: int = 0
+    half_open: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.throttle <= 1.0:
             raise ValueError("throttle must be between 0 and 1")
         if self.latency_ms < 0:
             raise ValueError("latencyMs must not be negative")
+        if self.drip_ms < 0:
+            raise ValueError("dripMs must not be negative")
         if sum([self.error is not None, self.reset, self.malformed, self.quota]) > 1:
             raise ValueError("set at most one of error, reset, malformed and quota")
         if self.times is not None and self.times < 0:
@@ -82,6 +96,8 @@ class Faults:
             "malformed": self.malformed,
             "quota": self.quota,
             "times": self.times,
+            "dripMs": self.drip_ms,
+            "halfOpen": self.half_open,
         }
 
     @classmethod
@@ -89,7 +105,17 @@ class Faults:
         """Build from the admin API's JSON; raise ValueError on anything unexpected."""
         if not isinstance(data, dict):
             raise ValueError("faults must be a JSON object")
-        known = {"throttle", "latencyMs", "error", "reset", "malformed", "quota", "times"}
+        known = {
+            "throttle",
+            "latencyMs",
+            "error",
+            "reset",
+            "malformed",
+            "quota",
+            "times",
+            "dripMs",
+            "halfOpen",
+        }
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
@@ -111,6 +137,8 @@ class Faults:
             malformed=_flag(data.get("malformed", False), "malformed"),
             quota=_flag(data.get("quota", False), "quota"),
             times=None if times is None else _integer(times, "times"),
+            drip_ms=_integer(data.get("dripMs", 0), "dripMs"),
+            half_open=_flag(data.get("halfOpen", False), "halfOpen"),
         )
 
 
@@ -140,6 +168,7 @@ class Outcome:
     refusal: Refusal | None = None
     reset: bool = False
     malformed: bool = False
+    drip_ms: int = 0
 
 
 class FaultState:
@@ -148,6 +177,8 @@ class FaultState:
     def __init__(self, rng: random.Random | None = None) -> None:
         self._faults = Faults()
         self._lock = threading.Lock()
+        # Connections accepted before this moment (time.monotonic) are silenced.
+        self._silenced_before = float("-inf")
         self._rng = rng or random.Random()  # noqa: S311 - picks which sends to throttle, not a secret
 
     @property
@@ -158,6 +189,12 @@ class FaultState:
     def set(self, faults: Faults) -> None:
         with self._lock:
             self._faults = faults
+            self._silenced_before = time.monotonic() if faults.half_open else float("-inf")
+
+    def silenced(self, accepted_at: float) -> bool:
+        """Whether a connection accepted at `accepted_at` (time.monotonic) went half-open."""
+        with self._lock:
+            return accepted_at < self._silenced_before
 
     def clear(self) -> None:
         self.set(Faults())
@@ -175,6 +212,11 @@ class FaultState:
                     refusal=errors.SPAM_REFUSED if f.quota else refusal,
                     reset=f.reset,
                     malformed=f.malformed,
+                    drip_ms=f.drip_ms,
                 )
             throttled = f.throttle > 0 and self._rng.random() < f.throttle
-            return Outcome(latency_ms=f.latency_ms, refusal=errors.THROTTLED if throttled else None)
+            return Outcome(
+                latency_ms=f.latency_ms,
+                refusal=errors.THROTTLED if throttled else None,
+                drip_ms=f.drip_ms,
+            )

@@ -13,6 +13,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.dm_emulator import errors
-from local.dm_emulator.faults import Faults, FaultState
+from local.dm_emulator.faults import DRIP_PIECE, Faults, FaultState
 from local.dm_emulator.service import MailService, Reply, error_reply, json_reply
 from local.dm_emulator.signing import ApiRequest
 from local.dm_emulator.store import MessageStore
@@ -59,7 +60,8 @@ class EmulatorServer(ThreadingHTTPServer):
     ) -> None:
         self.service = service
         self.log_requests = log_requests
-        self._open: set[socket.socket] = set()
+        # Every open connection, with when it was accepted (time.monotonic).
+        self._open: dict[socket.socket, float] = {}
         self._to_reset: set[socket.socket] = set()
         self._lock = threading.Lock()
         super().__init__(address, Handler)
@@ -78,8 +80,14 @@ class EmulatorServer(ThreadingHTTPServer):
         nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         self.service.counters.count_connection(nodelay)
         with self._lock:
-            self._open.add(sock)
+            self._open[sock] = time.monotonic()
         return sock, address
+
+    def silenced(self, sock: socket.socket) -> bool:
+        """Whether the half-open fault took this connection (see Faults.half_open)."""
+        with self._lock:
+            accepted_at = self._open.get(sock)
+        return accepted_at is not None and self.faults.silenced(accepted_at)
 
     def mark_for_reset(self, sock: socket.socket) -> None:
         # Linger 0 makes close() send RST, and no FIN may go out before it.
@@ -89,7 +97,7 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def shutdown_request(self, request: Any) -> None:
         with self._lock:
-            self._open.discard(request)
+            self._open.pop(request, None)
             reset = request in self._to_reset
             self._to_reset.discard(request)
         if reset:
@@ -137,11 +145,23 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self) -> None:
         url = urlsplit(self.path)
+        # Only DM's API goes through the "network": the admin API and pages stay reachable.
+        if self.is_dm_call(url.path, url.query) and self.server.silenced(self.connection):
+            self.hold()
+            return
         reply = self.route(url.path, url.query)
         if self.server.log_requests:
             # Path only: no query string, so no address reaches the log.
             print(f"{self.command} {url.path} {reply.status or 'reset'}", file=sys.stderr)
         self.send(reply)
+
+    def hold(self) -> None:
+        """A half-open connection: swallow whatever arrives, answer nothing, close
+        nothing, until the client gives up (or the server stops)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            while self.connection.recv(65536):
+                pass
 
     def read_body(self, limit: int) -> bytes | None:
         """The whole body, or None when it is unreadable or over `limit` (then the connection
@@ -155,11 +175,15 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length) if length else b""
 
+    def is_dm_call(self, path: str, query: str) -> bool:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        is_api = self.command == "POST" or "Action" in params or "x-acs-action" in self.headers
+        return path == "/" and is_api
+
     def route(self, path: str, query: str) -> Reply:
         method = self.command
         params = dict(parse_qsl(query, keep_blank_values=True))
-        is_api = method == "POST" or "Action" in params or "x-acs-action" in self.headers
-        if path == "/" and is_api:
+        if self.is_dm_call(path, query):
             body = self.read_body(MAX_REQUEST_BYTES)
             if body is None:
                 return error_reply(errors.BODY_TOO_LARGE, errors.new_request_id())
@@ -293,7 +317,14 @@ class Handler(BaseHTTPRequestHandler):
         headers.append(("Connection", "close" if self.close_connection else "keep-alive"))
         lines += [f"{name}: {value}" for name, value in headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + reply.body)
+        answer = head + reply.body
+        if not reply.drip_ms:
+            self.wfile.write(answer)
+            return
+        for start in range(0, len(answer), DRIP_PIECE):
+            if start:
+                time.sleep(reply.drip_ms / 1000)
+            self.wfile.write(answer[start : start + DRIP_PIECE])
 
 
 def not_allowed() -> Reply:

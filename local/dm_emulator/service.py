@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import threading
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from local.dm_emulator import errors
 from local.dm_emulator.errors import DMError, Refusal
-from local.dm_emulator.faults import MALFORMED_BODY, MALFORMED_STATUS, FaultState
+from local.dm_emulator.faults import MALFORMED_BODY, MALFORMED_STATUS, FaultState, Outcome
 from local.dm_emulator.signing import ApiRequest, Caller, Clock, Verifier, claimed_key_id
 from local.dm_emulator.store import SENT, Message, MessageStore
 from local.dm_emulator.validation import MAX_BODY_IN_FORM, MAX_BODY_IN_QUERY, parse_mail
@@ -33,6 +34,8 @@ class Reply:
     content_type: str = JSON_TYPE
     headers: tuple[tuple[str, str], ...] = ()
     reset: bool = False
+    # Send the answer in small pieces, one every this many ms (see Faults.drip_ms).
+    drip_ms: int = 0
 
 
 def json_reply(status: int, data: object, *extra: tuple[str, str]) -> Reply:
@@ -109,6 +112,14 @@ class MailService:
         outcome = self.faults.draw()
         if outcome.latency_ms:
             time.sleep(outcome.latency_ms / 1000)
+        reply = self._answer(request, request_id, outcome)
+        if outcome.drip_ms and not reply.reset:
+            return dataclasses.replace(reply, drip_ms=outcome.drip_ms)
+        return reply
+
+    def _answer(self, request: ApiRequest, request_id: str, outcome: Outcome) -> Reply:
+        """DM's answer to one send once the faults drew `outcome`; records the send."""
+        params = request.params()
         # A reset or a proxy's error page happens in front of DM, before it authenticates.
         if outcome.reset or outcome.malformed:
             self._record(request, request_id, None, RESET if outcome.reset else MALFORMED)

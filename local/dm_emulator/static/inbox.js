@@ -173,6 +173,9 @@ function describeFaults(f) {
   const parts = [];
   if (f.throttle > 0) parts.push(`throttle ${Math.round(f.throttle * 100)}%`);
   if (f.latencyMs > 0) parts.push(`+${f.latencyMs} ms`);
+  // Set through the JSON API only: the form below leaves them off when applied.
+  if (f.dripMs > 0) parts.push(`answers dripped every ${f.dripMs} ms`);
+  if (f.halfOpen) parts.push("earlier connections half-open");
   const failure = f.error ? `${f.error.status} ${f.error.code}` : f.reset ? "reset" : f.malformed ? "502 page" : f.quota ? "quota" : "";
   if (failure && f.times !== 0) parts.push(f.times === null ? `${failure} (every send)` : `${failure} (next ${f.times})`);
   return parts;
