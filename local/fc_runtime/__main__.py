@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ID:SECRET",
-        help="a key pair the FC 2016-08-15 API paths accept (repeatable)",
+        help="a key pair the FC API paths (2016-08-15, 2023-03-30) accept (repeatable)",
     )
     return p
 
