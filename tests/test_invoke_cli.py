@@ -318,3 +318,65 @@ def test_real_function_sends_through_the_fc3_api(function: Runtime, emulator: Em
     [message] = emulator.sent(to="user@example.com")
     assert result.stdout == f"{message.request_id}\n"
     assert "246802" in (message.text or "")
+
+
+# --- make smoke: the token never reaches the terminal; a rotation list works ---------
+
+
+def run_smoke(*variables: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`make smoke` as a user types it; the venv is taken as built (this interpreter's)."""
+    return run_cli_command(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "smoke", *variables],
+        env={**env, "PY": sys.executable},
+    )
+
+
+def run_cli_command(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in SECRET_VARS and k != "SEND_TOKENS"}
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+ROTATION = f"{TOKEN},older-token-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("variables", "env"),
+    [
+        ((), {"SEND_TOKENS": ROTATION}),
+        ((f"TOKEN={ROTATION}",), {}),
+    ],
+    ids=["SEND_TOKENS in the environment", "TOKEN on the command line"],
+)
+def test_make_smoke_uses_the_first_token_and_never_prints_it(
+    sample: Runtime, variables: tuple[str, ...], env: dict[str, str]
+) -> None:
+    result = run_smoke(f"URL={sample.url}", "TO=a@example.com", *variables, env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"DM-\d{6}\n", result.stdout)
+    assert "older-token" not in result.stdout + result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_make_smoke_through_fc3_api(sample: Runtime) -> None:
+    result = run_smoke(
+        f"FC_ENDPOINT={sample.url}",
+        "FUNCTION=fn",
+        env={"ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET},
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"DM-\d{6}\n", result.stdout)
+    assert KEY_SECRET not in result.stdout + result.stderr
+
+
+def test_make_smoke_without_a_target_prints_its_usage() -> None:
+    result = run_smoke(env={})
+    assert result.returncode == 2
+    assert "usage: make smoke URL=..." in result.stderr

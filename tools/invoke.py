@@ -58,7 +58,12 @@ def parser() -> argparse.ArgumentParser:
     target.add_argument(
         "--fc-endpoint", help="FC API endpoint, e.g. https://<account>.<region>.fc.aliyuncs.com"
     )
-    p.add_argument("--token", default=os.environ.get("SEND_TOKEN"), help="default: $SEND_TOKEN")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("SEND_TOKEN") or os.environ.get("SEND_TOKENS"),
+        help="default: $SEND_TOKEN, else $SEND_TOKENS; of a comma-separated list (a rotation, "
+        "as SEND_TOKENS holds them) the first entry is used",
+    )
     p.add_argument(
         "--access-key-id",
         default=os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID"),
@@ -134,9 +139,15 @@ def health(status: int, body: bytes) -> str:
     return f"ok: version {payload.get('version')}, region {payload.get('region')}"
 
 
-def via_trigger(url: str, token: str | None, body: bytes, timeout: float) -> str:
+def first_token(tokens: str | None) -> str:
+    """SEND_TOKENS is a comma-separated rotation list, and no token holds a comma."""
+    return (tokens or "").split(",", 1)[0].strip()
+
+
+def via_trigger(url: str, tokens: str | None, body: bytes, timeout: float) -> str:
+    token = first_token(tokens)
     if not token:
-        raise InvokeError("a token is needed: --token or $SEND_TOKEN")
+        raise InvokeError("a token is needed: --token, $SEND_TOKEN or $SEND_TOKENS")
     if urlsplit(url).scheme not in {"http", "https"}:
         raise InvokeError(f"--url must be http(s): {url}")
     request = urllib.request.Request(  # noqa: S310 - scheme checked above
