@@ -671,7 +671,11 @@ def test_fc3_sdk_refusals_are_fc_errors(
 
 
 def v3_signed(
-    runtime: Runtime, path: str = INVOCATIONS3, body: bytes = SEND.encode()
+    runtime: Runtime,
+    path: str = INVOCATIONS3,
+    body: bytes = SEND.encode(),
+    date: str | None = None,
+    key_id: str = KEY_ID,
 ) -> dict[str, Any]:
     """A request signed with the SDK's own V3 signer, as a dict `alter` may change."""
     request = DaraRequest()
@@ -682,7 +686,7 @@ def v3_signed(
         "host": urlsplit(runtime.url).netloc,
         "x-acs-version": "2023-03-30",
         "x-acs-action": "InvokeFunction",
-        "x-acs-date": OpenApiUtils.get_timestamp(),
+        "x-acs-date": date or OpenApiUtils.get_timestamp(),
         "x-acs-signature-nonce": OpenApiUtils.get_nonce(),
         "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
         "content-type": "application/octet-stream",
@@ -690,7 +694,7 @@ def v3_signed(
     }
     algorithm = "ACS3-HMAC-SHA256"
     request.headers["authorization"] = OpenApiUtils.get_authorization(
-        request, algorithm, request.headers["x-acs-content-sha256"], KEY_ID, KEY_SECRET
+        request, algorithm, request.headers["x-acs-content-sha256"], key_id, KEY_SECRET
     )
     return {"path": path, "query": dict(request.query), "headers": request.headers, "body": body}
 
@@ -750,3 +754,29 @@ def test_altered_or_unsigned_v3_requests_are_refused(
 def test_v3_paths_other_than_invocations_are_not_supported(api: Runtime) -> None:
     reply = call(api, "GET", "/2023-03-30/functions/fn")
     assert (reply.status, reply.json()["Code"]) == (400, "PathNotSupported")
+
+
+def test_v3_request_signed_twenty_minutes_ago_is_refused(api: Runtime) -> None:
+    stale = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 20 * 60))
+    reply = send3(api, v3_signed(api, date=stale))
+    assert (reply.status, reply.json()["Code"]) == (403, "SignatureNotMatch")
+    assert "15 minutes" in reply.json()["Message"]
+
+
+def test_v3_request_with_an_unknown_key_names_it(api: Runtime) -> None:
+    reply = send3(api, v3_signed(api, key_id="someone-else"))
+    assert reply.status == 403
+    assert reply.json()["Code"] == "InvalidAccessKeyID"
+    assert reply.json()["Message"] == "invalid access key ID 'someone-else'"
+
+
+def test_v3_invocation_over_the_body_limit_is_entity_too_large(
+    start_runtime: StartRuntime,
+) -> None:
+    runtime = start_runtime(
+        SAMPLE_DIR, function="fn", api_keys={KEY_ID: KEY_SECRET}, max_body_bytes=1024
+    )
+    reply = call(runtime, "POST", INVOCATIONS3, b"x" * 1025)
+    assert reply.status == 400
+    assert reply.json()["Code"] == "EntityTooLarge"
+    assert reply.json()["RequestId"] == reply.headers["X-Fc-Request-Id"]

@@ -380,3 +380,13 @@ def test_make_smoke_without_a_target_prints_its_usage() -> None:
     result = run_smoke(env={})
     assert result.returncode == 2
     assert "usage: make smoke URL=..." in result.stderr
+
+
+def test_http_flag_needs_the_fc2_form(sample: Runtime) -> None:
+    result = run_cli(
+        *fc3_args(sample, "--access-key-secret", KEY_SECRET, "--http"), "--to", "a@b.co"
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: --http needs the FC 2.0 API (--service); for FC 3.0 use --url\n"
+    )
