@@ -29,7 +29,7 @@ LATEST = "LATEST"
 
 
 def is_invocation(path: str) -> bool:
-    return INVOCATIONS.match(path) is not None or INVOCATIONS3.match(path) is not None
+    return INVOCATIONS.match(path) is not None
 
 
 def limits_error(request: HttpRequest) -> Response | None:
@@ -51,7 +51,8 @@ def body_too_large(path: str, limit: int, request_id: str) -> Response:
 
 
 class Gateway:
-    """Routes one request: the HTTP trigger, the API's proxy path, or a direct invocation."""
+    """Routes one request: the HTTP trigger, FC 2.0's proxy path, or a direct invocation
+    through FC 3.0's (2023-03-30) or FC 2.0's (2016-08-15) API."""
 
     def __init__(self, config: RuntimeConfig, pool: Pool) -> None:
         self.config = config
