@@ -46,10 +46,17 @@ fuzz: venv
 load: venv system-deps
 	$(PY) tools/load.py --sends 20000 --clients 16 --limits $(LOAD_ARGS)
 
-# make smoke URL=https://<trigger or domain> TOKEN=<a SEND_TOKENS entry> [TO=you@example.com]
+# make smoke URL=https://<trigger or domain> [TO=you@example.com]: POST /send with the token
+#   from $SEND_TOKEN, else $SEND_TOKENS (a comma-separated list: its first entry), or TOKEN=.
+#   The token is read from the environment in the recipe, so make never prints it.
+# make smoke FC_ENDPOINT=https://<account-id>.<region>.fc.aliyuncs.com FUNCTION=<name> [TO=...]:
+#   FC 3.0's API (InvokeFunction), keys from $ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET.
 smoke: venv
-	@test -n "$(URL)" || { echo "usage: make smoke URL=... TOKEN=... [TO=...]" >&2; exit 2; }
-	$(PY) -m tools.invoke --url "$(URL)" --token "$(TOKEN)" --to "$(or $(TO),smoke@example.com)"
+	@if [ -n "$(URL)" ]; then set -- --url "$(URL)"; \
+	elif [ -n "$(FC_ENDPOINT)" ]; then set -- --fc-endpoint "$(FC_ENDPOINT)" --function "$(FUNCTION)"; \
+	else echo "usage: make smoke URL=... | FC_ENDPOINT=... FUNCTION=... [TO=...]" >&2; exit 2; fi; \
+	echo "smoke: python -m tools.invoke $$* --to $(or $(TO),smoke@example.com)" >&2; \
+	SEND_TOKEN="$${TOKEN:-$${SEND_TOKEN:-}}" $(PY) -m tools.invoke "$$@" --to "$(or $(TO),smoke@example.com)"
 
 lint: venv
 	$(PY) -m ruff check .

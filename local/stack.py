@@ -2,6 +2,9 @@
 
 Every default is a dev value known to the emulator; nothing here reaches the cloud unless
 `--real` is given, and credentials lying in the environment never switch it on alone.
+With `--real`, `ALIBABA_CLOUD_ACCESS_KEY_ID` / `_SECRET` / `_SECURITY_TOKEN` reach the
+function as FC's role credentials (`context.credentials`), unless `DM_ACCESS_KEY_*` win.
+The runtime's FC API paths accept the dev key pair, so the invoke CLI works against it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ DEV_KEY_SECRET = "dev-access-key-secret"  # noqa: S105 - known to the local emul
 DEV_SENDER = "noreply@mail.example.com"
 DEV_SEND_TOKEN = "dev-send-token-change-me"  # noqa: S105
 DEV_CODE_SECRET = "dev-code-secret-0123456789abcdef0123456789"  # noqa: S105
+# The runtime's default function name, for the invoke CLI line the banner prints.
+FUNCTION = "main"
+ROLE_KEY_ID, ROLE_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 
 
 def _env(name: str, default: str) -> str:
@@ -95,8 +101,13 @@ def main() -> None:
     args = _options()
     if args.real:
         missing = [n for n in ("DM_ACCOUNT_NAME",) if not os.environ.get(n)]
+        explicit = ("DM_ACCESS_KEY_ID", "DM_ACCESS_KEY_SECRET")
+        if not all(os.environ.get(n) for n in explicit) and not all(
+            os.environ.get(n) for n in (ROLE_KEY_ID, ROLE_KEY_SECRET)
+        ):
+            missing.append(f"{ROLE_KEY_ID} and _SECRET (or DM_ACCESS_KEY_ID and _SECRET)")
         if missing:
-            sys.exit(f"REAL=1 needs {', '.join(missing)} (and credentials) in the environment")
+            sys.exit(f"REAL=1 needs {', '.join(missing)} in the environment")
     python = sys.executable
     base = f"http://{args.host}"
     dm_url = None if args.real else f"{base}:{args.dm_port}"
@@ -160,7 +171,12 @@ def main() -> None:
             "index.handler",
             "--initializer",
             "index.initialize",
+            "--api-key",
+            f"{DEV_KEY_ID}:{DEV_KEY_SECRET}",
         ]
+        if args.real:
+            # Inherited from this process's environment, so the secret stays off `ps`.
+            runtime.append("--role-credentials-from-env")
         for name, value in function_env.items():
             runtime += ["-e", f"{name}={value}"]
         start("local FC runtime", runtime, f"{fc_url}/health")
@@ -206,6 +222,11 @@ def _banner(args: argparse.Namespace, dm_url: str | None, fc_url: str, demo_url:
     curl -s {fc_url}/send \\
       -H 'Authorization: Bearer {args.send_token}' -H 'Content-Type: application/json' \\
       -d '{{"to": "you@example.com", "type": "SignIn", "payload": {{"code": "123456"}}}}'
+
+  Or through FC 3.0's API, signed with the local runtime's dev key pair:
+
+    .venv/bin/python -m tools.invoke --fc-endpoint {fc_url} --function {FUNCTION} \\
+      --access-key-id {DEV_KEY_ID} --access-key-secret {DEV_KEY_SECRET} --to you@example.com
 
   Ctrl-C stops everything.
 """,

@@ -6,6 +6,7 @@ import base64
 import email.utils
 import hashlib
 import http.client
+import io
 import json
 import os
 import re
@@ -21,6 +22,13 @@ from urllib.parse import unquote, urlencode, urlsplit
 import fc2
 import fc2.auth
 import pytest
+from alibabacloud_fc20230330 import models as fc3_models
+from alibabacloud_fc20230330.client import Client as Fc3Client
+from alibabacloud_tea_openapi import utils_models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.utils import Utils as OpenApiUtils
+from darabonba.request import DaraRequest
+from darabonba.runtime import RuntimeOptions
 
 from local.fc_runtime import Credentials, Runtime
 from tests.fixtures.runtime import ROOT, SAMPLE_DIR, StartRuntime
@@ -580,3 +588,195 @@ def test_unsigned_api_calls_are_refused(api: Runtime) -> None:
         "ErrorCode": "MissingRequiredHeader",
         "ErrorMessage": "required HTTP header Authorization was not specified",
     }
+
+
+# --- the FC 3.0 API (2023-03-30), signed by alibabacloud-fc20230330 ----------------
+
+INVOCATIONS3 = "/2023-03-30/functions/fn/invocations"
+
+
+def fc3_client(
+    runtime: Runtime, key_id: str = KEY_ID, secret: str = KEY_SECRET, token: str | None = None
+) -> Fc3Client:
+    parts = urlsplit(runtime.url)
+    return Fc3Client(
+        open_api_models.Config(
+            access_key_id=key_id,
+            access_key_secret=secret,
+            security_token=token,
+            endpoint=parts.netloc,
+            protocol=parts.scheme,
+            read_timeout=30_000,
+        )
+    )
+
+
+def invoke3(
+    client: Fc3Client,
+    function: str = "fn",
+    body: bytes = SEND.encode(),
+    qualifier: str | None = None,
+    invocation_type: str | None = None,
+    log_type: str | None = None,
+) -> fc3_models.InvokeFunctionResponse:
+    return client.invoke_function_with_options(
+        function,
+        fc3_models.InvokeFunctionRequest(body=io.BytesIO(body), qualifier=qualifier),
+        fc3_models.InvokeFunctionHeaders(
+            x_fc_invocation_type=invocation_type, x_fc_log_type=log_type
+        ),
+        RuntimeOptions(autoretry=False),
+    )
+
+
+def test_invoke_function_from_the_fc3_sdk_returns_the_send_json(api: Runtime) -> None:
+    response = invoke3(fc3_client(api), qualifier="LATEST", invocation_type="Sync", log_type="None")
+    assert response.status_code == 200
+    answer = json.loads(response.body.read())
+    assert answer["dmRequestId"] == "DM-123456"
+    assert answer["requestId"] == response.headers["x-fc-request-id"]
+
+
+def test_fc3_sdk_with_a_signed_security_token_is_accepted(api: Runtime) -> None:
+    response = invoke3(fc3_client(api, token="sts-token"))
+    assert json.loads(response.body.read())["ok"] is True
+
+
+def test_fc3_function_failure_is_200_with_the_error_type_header(api: Runtime) -> None:
+    response = invoke3(fc3_client(api), body=b"not json")
+    assert response.status_code == 200
+    assert response.headers["x-fc-error-type"] == "UnhandledInvocationError"
+    assert json.loads(response.body.read())["errorType"] == "JSONDecodeError"
+
+
+@pytest.mark.parametrize(
+    ("client_args", "call_args", "status", "code"),
+    [
+        ({"secret": "not-the-secret"}, {}, 403, "SignatureNotMatch"),
+        ({"key_id": "someone-else"}, {}, 403, "InvalidAccessKeyID"),
+        ({}, {"function": "other"}, 404, "FunctionNotFound"),
+        ({}, {"qualifier": "prod"}, 404, "AliasNotFound"),
+        ({}, {"qualifier": "3"}, 404, "VersionNotFound"),
+        ({}, {"invocation_type": "Async"}, 400, "InvalidArgument"),
+        ({}, {"log_type": "Tail"}, 400, "InvalidArgument"),
+    ],
+)
+def test_fc3_sdk_refusals_are_fc_errors(
+    api: Runtime, client_args: dict[str, Any], call_args: dict[str, Any], status: int, code: str
+) -> None:
+    with pytest.raises(ClientException) as caught:
+        invoke3(fc3_client(api, **client_args), **call_args)
+    assert (caught.value.status_code, caught.value.code) == (status, code)
+    assert caught.value.data["RequestId"] == caught.value.request_id
+
+
+def v3_signed(
+    runtime: Runtime,
+    path: str = INVOCATIONS3,
+    body: bytes = SEND.encode(),
+    date: str | None = None,
+    key_id: str = KEY_ID,
+) -> dict[str, Any]:
+    """A request signed with the SDK's own V3 signer, as a dict `alter` may change."""
+    request = DaraRequest()
+    request.method = "POST"
+    request.pathname = path
+    request.query = {"qualifier": "LATEST"}
+    request.headers = {
+        "host": urlsplit(runtime.url).netloc,
+        "x-acs-version": "2023-03-30",
+        "x-acs-action": "InvokeFunction",
+        "x-acs-date": date or OpenApiUtils.get_timestamp(),
+        "x-acs-signature-nonce": OpenApiUtils.get_nonce(),
+        "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
+        "content-type": "application/octet-stream",
+        "x-fc-invocation-type": "Sync",
+    }
+    algorithm = "ACS3-HMAC-SHA256"
+    request.headers["authorization"] = OpenApiUtils.get_authorization(
+        request, algorithm, request.headers["x-acs-content-sha256"], key_id, KEY_SECRET
+    )
+    return {"path": path, "query": dict(request.query), "headers": request.headers, "body": body}
+
+
+def send3(runtime: Runtime, sent: dict[str, Any]) -> Reply:
+    target = sent["path"] + ("?" + urlencode(sent["query"]) if sent["query"] else "")
+    return call(runtime, "POST", target, sent["body"], sent["headers"])
+
+
+def test_unaltered_v3_request_passes_once(api: Runtime) -> None:
+    sent = v3_signed(api)
+    assert send3(api, sent).status == 200
+    replayed = send3(api, sent)
+    assert (replayed.status, replayed.json()["Code"]) == (403, "SignatureNotMatch")
+
+
+@pytest.mark.parametrize(
+    ("what", "alter", "status", "code"),
+    [
+        ("body", lambda s: s.update(body=b'{"to": "b@example.com"}'), 403, "SignatureNotMatch"),
+        ("query", lambda s: s["query"].update(qualifier="prod"), 403, "SignatureNotMatch"),
+        (
+            "path",
+            lambda s: s.update(path="/2023-03-30/functions/fx/invocations"),
+            403,
+            "SignatureNotMatch",
+        ),
+        (
+            "date",
+            lambda s: s["headers"].update({"x-acs-date": "2020-01-01T00:00:00Z"}),
+            403,
+            "SignatureNotMatch",
+        ),
+        ("no nonce", lambda s: s["headers"].pop("x-acs-signature-nonce"), 403, "SignatureNotMatch"),
+        ("unsigned", lambda s: s["headers"].pop("authorization"), 400, "MissingRequiredHeader"),
+        (
+            "fc2 scheme",
+            lambda s: s["headers"].update(authorization="FC id:sig"),
+            403,
+            "SignatureNotMatch",
+        ),
+    ],
+)
+def test_altered_or_unsigned_v3_requests_are_refused(
+    api: Runtime, what: str, alter: Callable[[dict[str, Any]], None], status: int, code: str
+) -> None:
+    sent = v3_signed(api)
+    alter(sent)
+    reply = send3(api, sent)
+    assert reply.status == status, what
+    assert reply.headers["X-Fc-Error-Type"] == "FcCommonError"
+    assert set(reply.json()) == {"Code", "Message", "RequestId"}
+    assert reply.json()["Code"] == code
+    assert reply.json()["RequestId"] == reply.headers["X-Fc-Request-Id"]
+
+
+def test_v3_paths_other_than_invocations_are_not_supported(api: Runtime) -> None:
+    reply = call(api, "GET", "/2023-03-30/functions/fn")
+    assert (reply.status, reply.json()["Code"]) == (400, "PathNotSupported")
+
+
+def test_v3_request_signed_twenty_minutes_ago_is_refused(api: Runtime) -> None:
+    stale = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 20 * 60))
+    reply = send3(api, v3_signed(api, date=stale))
+    assert (reply.status, reply.json()["Code"]) == (403, "SignatureNotMatch")
+    assert "15 minutes" in reply.json()["Message"]
+
+
+def test_v3_request_with_an_unknown_key_names_it(api: Runtime) -> None:
+    reply = send3(api, v3_signed(api, key_id="someone-else"))
+    assert reply.status == 403
+    assert reply.json()["Code"] == "InvalidAccessKeyID"
+    assert reply.json()["Message"] == "invalid access key ID 'someone-else'"
+
+
+def test_v3_invocation_over_the_body_limit_is_entity_too_large(
+    start_runtime: StartRuntime,
+) -> None:
+    runtime = start_runtime(
+        SAMPLE_DIR, function="fn", api_keys={KEY_ID: KEY_SECRET}, max_body_bytes=1024
+    )
+    reply = call(runtime, "POST", INVOCATIONS3, b"x" * 1025)
+    assert reply.status == 400
+    assert reply.json()["Code"] == "EntityTooLarge"
+    assert reply.json()["RequestId"] == reply.headers["X-Fc-Request-Id"]

@@ -240,3 +240,153 @@ def test_real_function_reports_dm_refusals(function: Runtime, emulator: Emulator
     result = run_cli("--url", function.url, "--token", TOKEN, "--to", "user@unregistered")
     assert result.returncode == 1
     assert result.stderr.startswith("error: HTTP 400 invalid_email: ")
+
+
+# --- FC 3.0's API (2023-03-30 InvokeFunction): no --service --------------------------
+
+
+def fc3_args(runtime: Runtime, *extra: str) -> list[str]:
+    return ["--fc-endpoint", runtime.url, "--function", "fn", "--access-key-id", KEY_ID, *extra]
+
+
+def test_fc3_api_direct_invocation_with_keys_from_env(sample: Runtime) -> None:
+    result = run_cli(
+        "--fc-endpoint",
+        sample.url,
+        "--function",
+        "fn",
+        "--to",
+        "a@example.com",
+        "--code",
+        "135790",
+        env={"ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET},
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "DM-135790\n", "")
+
+
+def test_fc3_api_refusals_are_one_line(sample: Runtime) -> None:
+    wrong_secret = run_cli(*fc3_args(sample, "--access-key-secret", "wrong"), "--to", "a@b.co")
+    assert wrong_secret.returncode == 1
+    assert wrong_secret.stderr.startswith("error: FC refused the call: 403 SignatureNotMatch: ")
+    assert wrong_secret.stderr.count("\n") == 1
+    alias = run_cli(
+        *fc3_args(sample, "--access-key-secret", KEY_SECRET, "--qualifier", "prod"),
+        "--to",
+        "a@b.co",
+    )
+    assert alias.stderr.startswith("error: FC refused the call: 404 AliasNotFound: ")
+
+
+def test_fc3_api_reports_the_function_s_own_error(sample: Runtime) -> None:
+    result = run_cli(
+        *fc3_args(sample, "--access-key-secret", KEY_SECRET), "--to", "fail@example.com"
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: upstream_error: DM rejected the call (dmCode=InvalidAccount)"
+    )
+
+
+def test_fc3_api_reports_a_failed_function(start_runtime: StartRuntime) -> None:
+    broken = start_runtime(
+        SAMPLE_DIR, {"SAMPLE_INIT_FAIL": "1"}, function="fn", api_keys={KEY_ID: KEY_SECRET}
+    )
+    result = run_cli(*fc3_args(broken, "--access-key-secret", KEY_SECRET), "--to", "a@b.co")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: the function failed: RuntimeError: initializer refused to start\n"
+    )
+
+
+def test_fc3_api_needs_keys_and_a_function(sample: Runtime) -> None:
+    result = run_cli("--fc-endpoint", sample.url, "--to", "a@b.co")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: the FC API needs --access-key-id, --access-key-secret, --function\n"
+    )
+
+
+def test_real_function_sends_through_the_fc3_api(function: Runtime, emulator: Emulator) -> None:
+    result = run_cli(
+        *fc3_args(function, "--access-key-secret", KEY_SECRET),
+        "--to",
+        "user@example.com",
+        "--code",
+        "246802",
+    )
+    assert result.returncode == 0, result.stderr
+    [message] = emulator.sent(to="user@example.com")
+    assert result.stdout == f"{message.request_id}\n"
+    assert "246802" in (message.text or "")
+
+
+# --- make smoke: the token never reaches the terminal; a rotation list works ---------
+
+
+def run_smoke(*variables: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`make smoke` as a user types it; the venv is taken as built (this interpreter's)."""
+    return run_cli_command(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "smoke", *variables],
+        env={**env, "PY": sys.executable},
+    )
+
+
+def run_cli_command(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in SECRET_VARS and k != "SEND_TOKENS"}
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+ROTATION = f"{TOKEN},older-token-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("variables", "env"),
+    [
+        ((), {"SEND_TOKENS": ROTATION}),
+        ((f"TOKEN={ROTATION}",), {}),
+    ],
+    ids=["SEND_TOKENS in the environment", "TOKEN on the command line"],
+)
+def test_make_smoke_uses_the_first_token_and_never_prints_it(
+    sample: Runtime, variables: tuple[str, ...], env: dict[str, str]
+) -> None:
+    result = run_smoke(f"URL={sample.url}", "TO=a@example.com", *variables, env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"DM-\d{6}\n", result.stdout)
+    assert "older-token" not in result.stdout + result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_make_smoke_through_fc3_api(sample: Runtime) -> None:
+    result = run_smoke(
+        f"FC_ENDPOINT={sample.url}",
+        "FUNCTION=fn",
+        env={"ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET},
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"DM-\d{6}\n", result.stdout)
+    assert KEY_SECRET not in result.stdout + result.stderr
+
+
+def test_make_smoke_without_a_target_prints_its_usage() -> None:
+    result = run_smoke(env={})
+    assert result.returncode == 2
+    assert "usage: make smoke URL=..." in result.stderr
+
+
+def test_http_flag_needs_the_fc2_form(sample: Runtime) -> None:
+    result = run_cli(
+        *fc3_args(sample, "--access-key-secret", KEY_SECRET, "--http"), "--to", "a@b.co"
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: --http needs the FC 2.0 API (--service); for FC 3.0 use --url\n"
+    )

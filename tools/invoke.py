@@ -1,18 +1,25 @@
 """`python -m tools.invoke`: send one verification code through a deployed or local function.
 
-Two ways in: the function's HTTP trigger (`--url`, FC 3.0's way: POST /send with a Bearer
-token), or the FC 2016-08-15 API with `aliyun-fc2` (`--fc-endpoint`: a direct invocation,
-which FC treats as a trusted send). Prints DM's request id; any failure is one line on
-stderr and a non-zero exit.
+Three ways in:
+- the function's HTTP trigger (`--url`): POST /send with a Bearer token;
+- FC 3.0's API, 2023-03-30 `InvokeFunction` with `alibabacloud-fc20230330`
+  (`--fc-endpoint` and `--function`): a direct invocation, which the function treats as a
+  trusted send (FC authenticated the caller with RAM);
+- FC 2.0's API, 2016-08-15, with `aliyun-fc2` (`--fc-endpoint`, `--service` and
+  `--function`): the same direct invocation, for a function that lives in an FC 2.0
+  service.
+Prints DM's request id; any failure is one line on stderr and a non-zero exit.
 
-`--http` with `--fc-endpoint` checks the function's HTTP side through the API's proxy path
-(`do_http_request` to GET /health) instead of sending: FC's signature occupies the
-Authorization header there, so /send's bearer token cannot travel with it.
+`--http` with the FC 2.0 form checks the function's HTTP side through that API's proxy
+path (`do_http_request` to GET /health) instead of sending: FC's signature occupies the
+Authorization header there, so /send's bearer token cannot travel with it. FC 3.0's API
+has no such path (its HTTP side is the trigger: use `--url`).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -21,11 +28,17 @@ import socket
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import fc2
 import requests
+from alibabacloud_fc20230330 import models as fc3_models
+from alibabacloud_fc20230330.client import Client as Fc3Client
+from alibabacloud_tea_openapi import utils_models as open_api_models
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+from darabonba.exceptions import UnretryableException
+from darabonba.runtime import RuntimeOptions
 
 
 class InvokeError(Exception):
@@ -45,7 +58,12 @@ def parser() -> argparse.ArgumentParser:
     target.add_argument(
         "--fc-endpoint", help="FC API endpoint, e.g. https://<account>.<region>.fc.aliyuncs.com"
     )
-    p.add_argument("--token", default=os.environ.get("SEND_TOKEN"), help="default: $SEND_TOKEN")
+    p.add_argument(
+        "--token",
+        default=os.environ.get("SEND_TOKEN") or os.environ.get("SEND_TOKENS"),
+        help="default: $SEND_TOKEN, else $SEND_TOKENS; of a comma-separated list (a rotation, "
+        "as SEND_TOKENS holds them) the first entry is used",
+    )
     p.add_argument(
         "--access-key-id",
         default=os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID"),
@@ -61,12 +79,15 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN", ""),
         help="default: $ALIBABA_CLOUD_SECURITY_TOKEN",
     )
-    p.add_argument("--service")
-    p.add_argument("--function")
+    p.add_argument(
+        "--service", help="FC 2.0 API: the function's service (without it: FC 3.0's API)"
+    )
+    p.add_argument("--function", help="with --fc-endpoint: the function's name")
+    p.add_argument("--qualifier", help="FC 3.0 API: a version or alias (default: LATEST)")
     p.add_argument(
         "--http",
         action="store_true",
-        help="with --fc-endpoint: GET /health through the API's HTTP path instead of sending",
+        help="with --service: GET /health through the FC 2.0 API's HTTP path instead of sending",
     )
     return p
 
@@ -118,9 +139,15 @@ def health(status: int, body: bytes) -> str:
     return f"ok: version {payload.get('version')}, region {payload.get('region')}"
 
 
-def via_trigger(url: str, token: str | None, body: bytes, timeout: float) -> str:
+def first_token(tokens: str | None) -> str:
+    """SEND_TOKENS is a comma-separated rotation list, and no token holds a comma."""
+    return (tokens or "").split(",", 1)[0].strip()
+
+
+def via_trigger(url: str, tokens: str | None, body: bytes, timeout: float) -> str:
+    token = first_token(tokens)
     if not token:
-        raise InvokeError("a token is needed: --token or $SEND_TOKEN")
+        raise InvokeError("a token is needed: --token, $SEND_TOKEN or $SEND_TOKENS")
     if urlsplit(url).scheme not in {"http", "https"}:
         raise InvokeError(f"--url must be http(s): {url}")
     request = urllib.request.Request(  # noqa: S310 - scheme checked above
@@ -149,17 +176,74 @@ def probe(endpoint: str, timeout: float) -> None:
         raise InvokeError(f"cannot reach {endpoint}: {exc}") from None
 
 
-def via_fc_api(args: argparse.Namespace, body: bytes) -> str:
-    missing = [
-        flag
-        for flag, value in (
-            ("--access-key-id", args.access_key_id),
-            ("--access-key-secret", args.access_key_secret),
-            ("--service", args.service),
-            ("--function", args.function),
-        )
-        if not value
+def missing_for_api(args: argparse.Namespace) -> list[str]:
+    wanted = [
+        ("--access-key-id", args.access_key_id),
+        ("--access-key-secret", args.access_key_secret),
+        ("--function", args.function),
     ]
+    return [flag for flag, value in wanted if not value]
+
+
+def via_fc3_api(args: argparse.Namespace, body: bytes) -> str:
+    """FC 3.0's InvokeFunction: the body is the event, the function's /send JSON comes back."""
+    missing = missing_for_api(args)
+    if missing:
+        raise InvokeError("the FC API needs " + ", ".join(missing))
+    if args.http:
+        raise InvokeError("--http needs the FC 2.0 API (--service); for FC 3.0 use --url")
+    probe(args.fc_endpoint, args.timeout)
+    parts = urlsplit(
+        args.fc_endpoint if "://" in args.fc_endpoint else "https://" + args.fc_endpoint
+    )
+    timeout_ms = int(args.timeout * 1000)
+    client = Fc3Client(
+        open_api_models.Config(
+            access_key_id=args.access_key_id,
+            access_key_secret=args.access_key_secret,
+            security_token=args.security_token or None,
+            endpoint=parts.netloc,
+            protocol=parts.scheme,
+        )
+    )
+    try:
+        response = client.invoke_function_with_options(
+            args.function,
+            fc3_models.InvokeFunctionRequest(body=io.BytesIO(body), qualifier=args.qualifier),
+            fc3_models.InvokeFunctionHeaders(x_fc_invocation_type="Sync"),
+            # No retry: an invocation may have sent the mail before its answer was lost.
+            RuntimeOptions(autoretry=False, connect_timeout=timeout_ms, read_timeout=timeout_ms),
+        )
+        data = response.body.read()
+    except AlibabaCloudException as exc:
+        detail = exc.data if isinstance(exc.data, dict) else {}
+        text = detail.get("Message") or exc.message
+        raise InvokeError(f"FC refused the call: {exc.status_code} {exc.code}: {text}") from None
+    except UnretryableException as exc:
+        raise InvokeError(f"cannot reach {args.fc_endpoint}: {exc.message}") from None
+    except requests.RequestException as exc:
+        raise InvokeError(f"cannot reach {args.fc_endpoint}: {exc}") from None
+    if response.headers.get("x-fc-error-type"):
+        failed_invocation(data)
+    return dm_request_id(None, data)
+
+
+def failed_invocation(data: bytes) -> NoReturn:
+    """FC 3.0 answers a failed function with 200, `x-fc-error-type` and the error as body."""
+    try:
+        detail = json.loads(data)
+    except ValueError:
+        detail = {}
+    if not isinstance(detail, dict):
+        detail = {}
+    kind = detail.get("errorType") or "UnhandledInvocationError"
+    message = detail.get("errorMessage") or data[:200].decode(errors="replace")
+    raise InvokeError(f"the function failed: {kind}: {message}")
+
+
+def via_fc_api(args: argparse.Namespace, body: bytes) -> str:
+    """FC 2.0's invoke_function (or do_http_request with --http) on 2016-08-15."""
+    missing = missing_for_api(args)
     if missing:
         raise InvokeError("the FC API needs " + ", ".join(missing))
     probe(args.fc_endpoint, args.timeout)
@@ -204,8 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.url:
             request_id = via_trigger(args.url, args.token, body, args.timeout)
-        else:
+        elif args.service:
             request_id = via_fc_api(args, body)
+        else:
+            request_id = via_fc3_api(args, body)
     except InvokeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -6,8 +6,8 @@ import argparse
 import signal
 import threading
 
+from local.acs3 import KeyPair
 from local.dm_emulator.emulator import Emulator
-from local.dm_emulator.signing import KeyPair
 
 
 def key_pair(value: str) -> tuple[str, KeyPair]:

@@ -8,10 +8,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from local.acs3 import Clock, KeyPair
 from local.dm_emulator.faults import Faults, FaultState, ForcedError
 from local.dm_emulator.server import EmulatorServer
 from local.dm_emulator.service import Counters, MailService, Stats
-from local.dm_emulator.signing import Clock, KeyPair, Verifier
+from local.dm_emulator.signing import Verifier
 from local.dm_emulator.store import SENT, Message, MessageStore
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.acs3 import ApiRequest
 from local.dm_emulator import errors
 from local.dm_emulator.faults import DRIP_PIECE, Faults, FaultState
 from local.dm_emulator.service import MailService, Reply, error_reply, json_reply
-from local.dm_emulator.signing import ApiRequest
 from local.dm_emulator.store import MessageStore
 
 STATIC_DIR = Path(__file__).parent / "static"

@@ -10,10 +10,11 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from local.acs3 import ApiRequest, Caller, Clock
 from local.dm_emulator import errors
 from local.dm_emulator.errors import DMError, Refusal
 from local.dm_emulator.faults import MALFORMED_BODY, MALFORMED_STATUS, FaultState, Outcome
-from local.dm_emulator.signing import ApiRequest, Caller, Clock, Verifier, claimed_key_id
+from local.dm_emulator.signing import Verifier, claimed_key_id
 from local.dm_emulator.store import SENT, Message, MessageStore
 from local.dm_emulator.validation import MAX_BODY_IN_FORM, MAX_BODY_IN_QUERY, parse_mail
 

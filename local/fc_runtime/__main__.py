@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -40,13 +41,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--access-key-secret", default="")
     p.add_argument("--security-token", default="")
     p.add_argument(
+        "--role-credentials-from-env",
+        action="store_true",
+        help="take the role credentials from this process's ALIBABA_CLOUD_ACCESS_KEY_ID, "
+        "_SECRET and _SECURITY_TOKEN (kept off the command line)",
+    )
+    p.add_argument(
         "--api-key",
         action="append",
         default=[],
         metavar="ID:SECRET",
-        help="a key pair the FC 2016-08-15 API paths accept (repeatable)",
+        help="a key pair the FC API paths (2016-08-15, 2023-03-30) accept (repeatable)",
     )
     return p
+
+
+def role_credentials(args: argparse.Namespace) -> Credentials:
+    """What the function gets as `context.credentials`, as FC hands it the role's STS keys."""
+    if args.role_credentials_from_env:
+        return Credentials(
+            os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", ""),
+            os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
+            os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN", ""),
+        )
+    return Credentials(args.access_key_id, args.access_key_secret, args.security_token)
 
 
 def config_from(args: argparse.Namespace) -> RuntimeConfig:
@@ -67,7 +85,7 @@ def config_from(args: argparse.Namespace) -> RuntimeConfig:
         function=args.function,
         region=args.region,
         account_id=args.account_id,
-        credentials=Credentials(args.access_key_id, args.access_key_secret, args.security_token),
+        credentials=role_credentials(args),
         api_keys=dict(parse_api_key(item) for item in args.api_key),
     )
 

@@ -38,7 +38,7 @@ class RuntimeConfig:
     region: str = "cn-hangzhou"
     account_id: str = "1234567890123456"
     credentials: Credentials = Credentials()
-    # Key pairs the FC 2016-08-15 API accepts: AccessKeyId -> AccessKeySecret.
+    # Key pairs the FC API paths (2016-08-15 and 2023-03-30) accept: AccessKeyId -> secret.
     api_keys: dict[str, str] = field(default_factory=dict)
     max_body_bytes: int = MAX_BODY_BYTES
 

@@ -53,6 +53,15 @@ def fc_error(status: int, code: str, message: str) -> Response:
     )
 
 
+def fc3_error(status: int, code: str, message: str, request_id: str) -> Response:
+    """A request the FC 3.0 (2023-03-30) API refuses: its error body names the request."""
+    return json_response(
+        status,
+        {"Code": code, "Message": message, "RequestId": request_id},
+        [("X-Fc-Error-Type", COMMON_ERROR)],
+    )
+
+
 def unhandled(status: int, error: dict[str, Any]) -> Response:
     """The function failed: it raised, crashed or ran out of time."""
     return json_response(status, error, [("X-Fc-Error-Type", UNHANDLED_ERROR)])

@@ -47,7 +47,7 @@ class Handler(BaseHTTPRequestHandler):
             body = self.read_body()
         except BodyTooLarge:
             self.close_connection = True
-            response = body_too_large(path, self.server.max_body)
+            response = body_too_large(path, self.server.max_body, request_id)
         else:
             request = HttpRequest(
                 method=self.command,

@@ -1,0 +1,171 @@
+"""`make run` (python -m local.stack): its banner's CLI line works; REAL=1 credentials arrive."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from local.dm_emulator import Emulator
+from local.stack import DEV_SEND_TOKEN
+from tests.fixtures.emulator import SENDER, STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN
+from tests.fixtures.runtime import ROOT
+
+BANNER_END = "Ctrl-C stops everything."
+# Variables of the developer's shell that would change what the stack does.
+STACK_VARS = ("REAL", "REDIS_URL", "CODE_SECRETS", "SEND_TOKEN", "SEND_TOKENS")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    def __init__(self, process: subprocess.Popen[str], banner: str, fc_url: str) -> None:
+        self.process = process
+        self.banner = banner
+        self.fc_url = fc_url
+
+
+def read_banner(stdout: IO[str]) -> str:
+    lines: list[str] = []
+    for line in stdout:
+        lines.append(line)
+        if BANNER_END in line:
+            return "".join(lines)
+    raise AssertionError("the stack stopped before its banner:\n" + "".join(lines))
+
+
+@pytest.fixture
+def start_stack(tmp_path: Path) -> Iterator[object]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(env: dict[str, str]) -> Stack:
+        ports = {name: str(free_port()) for name in ("DM_PORT", "FC_PORT", "DEMO_PORT")}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in STACK_VARS and not k.startswith(("DM_", "ALIBABA_CLOUD_"))
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.stack", "--db", str(tmp_path / "dm.sqlite3")],
+            cwd=ROOT,
+            env={**base, **ports, **env},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        assert process.stdout is not None
+        return Stack(process, read_banner(process.stdout), f"http://127.0.0.1:{ports['FC_PORT']}")
+
+    yield start
+    for process in started:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+def send(fc_url: str, to: str) -> dict[str, object]:
+    request = urllib.request.Request(
+        fc_url + "/send",
+        data=json.dumps({"to": to, "type": "SignIn", "payload": {"code": "123456"}}).encode(),
+        headers={"Authorization": f"Bearer {DEV_SEND_TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: dict[str, object] = json.loads(response.read())
+        return answer
+
+
+def banner_command(banner: str, first_word: str) -> list[str]:
+    """The command the banner shows (continuation lines joined), as a shell would split it."""
+    text = banner.replace("\\\n", " ")
+    [line] = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(first_word)]
+    return shlex.split(line)
+
+
+def test_the_invoke_cli_line_the_banner_prints_sends_through_fc3_api(start_stack) -> None:
+    stack = start_stack({})
+    command = banner_command(stack.banner, ".venv/bin/python -m tools.invoke")
+    assert command[:3] == [".venv/bin/python", "-m", "tools.invoke"]
+    assert "--service" not in command
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIBABA_CLOUD_")}
+    result = subprocess.run(
+        [sys.executable, *command[1:]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert result.stderr == ""
+
+
+def test_real_mode_gives_alibaba_cloud_credentials_to_the_function_as_its_role(
+    start_stack, emulator: Emulator
+) -> None:
+    # REAL=1 talks to whatever DM_ENDPOINT names: here the emulator, which knows the STS key.
+    stack = start_stack(
+        {
+            "REAL": "1",
+            "DM_ACCOUNT_NAME": SENDER,
+            "DM_ENDPOINT": emulator.url,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": STS_KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": STS_KEY_SECRET,
+            "ALIBABA_CLOUD_SECURITY_TOKEN": STS_TOKEN,
+        }
+    )
+    assert "REAL DirectMail" in stack.banner
+    answer = send(stack.fc_url, "user@example.com")
+    assert answer["ok"] is True
+    [message] = emulator.sent(to="user@example.com")
+    assert (message.access_key_id, message.security_token) == (STS_KEY_ID, True)
+    assert STS_KEY_SECRET not in " ".join(read_cmdlines(stack.process.pid))
+
+
+def read_cmdlines(parent: int) -> list[str]:
+    """Command lines of a process and its children: secrets must not be there (`ps` shows them)."""
+    found: list[str] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(entry.name) == parent or int(stat[1]) == parent:
+            found.append(cmdline)
+    return found
+
+
+def test_real_mode_without_any_credentials_says_what_is_missing(tmp_path: Path) -> None:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in STACK_VARS and not k.startswith(("DM_", "ALIBABA_CLOUD_"))
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "local.stack", "--db", str(tmp_path / "dm.sqlite3")],
+        cwd=ROOT,
+        env={**base, "REAL": "1", "DM_ACCOUNT_NAME": SENDER},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "REAL=1 needs ALIBABA_CLOUD_ACCESS_KEY_ID and _SECRET" in result.stderr
