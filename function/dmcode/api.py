@@ -86,7 +86,7 @@ class Api:
                 # Keys hash addresses; without CODE_SECRETS the send tokens key them.
                 keyring = Keyring(s.code_secrets or s.send_tokens)
                 self.send_limiter = Limiter(
-                    s.send_rate_limits, app.store, keyring.store_key, namespace="send"
+                    s.send_rate_limits, app.store, keyring.store_keys, namespace="send"
                 )
 
     # -- entry points ------------------------------------------------------------

@@ -10,12 +10,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 
+from dmcode.addresses import mailbox
 from dmcode.errors import ApiError, retry_after
 from dmcode.settings import RateLimit
 from dmcode.store import Quota, Store
 
-# (scope, value) -> a store key part that does not hold the value in clear.
-Keyer = Callable[[str, str], str]
+# (scope, value) -> store key parts that do not hold the value in clear: one per
+# configured key during a rotation (see `Keyring.store_keys`), all counted together.
+Keyer = Callable[[str, str], Sequence[str]]
 
 
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -79,18 +81,22 @@ class Limiter:
         """The shortest window of a per-address rule: how long a UI should count down."""
         return min((rule.window for rule in self.rules if rule.scope == "to"), default=0)
 
-    def _quota(self, rule: RateLimit, to: str, ip: str) -> Quota:
+    def _quotas(self, rule: RateLimit, to: str, ip: str) -> list[Quota]:
         if rule.scope == "to":
-            subject = self.keyer("to", to)
+            # Every spelling of one mailbox shares its budget.
+            subjects: Sequence[str] = self.keyer("to", mailbox(to))
         elif rule.scope == "ip":
-            subject = self.keyer("ip", ip_bucket(ip))
+            subjects = self.keyer("ip", ip_bucket(ip))
         else:
-            subject = "all"
-        return Quota(f"{self.namespace}:{rule.name}:{subject}", rule.count, rule.window)
+            subjects = ("all",)
+        return [
+            Quota(f"{self.namespace}:{rule.name}:{subject}", rule.count, rule.window)
+            for subject in subjects
+        ]
 
     def take(self, to: str, ip: str) -> None:
         """Counts one send to `to` from `ip`, or raises 429 `rate_limited`."""
-        quotas = [self._quota(rule, to, ip) for rule in self.rules]
+        quotas = [quota for rule in self.rules for quota in self._quotas(rule, to, ip)]
         counted, usage = self.store.take(quotas)
         if counted:
             return
@@ -104,6 +110,11 @@ class Limiter:
 
     def refund_recipient(self, to: str) -> None:
         """Gives back what a send cost the per-address rules (the others stay spent)."""
-        quotas = [self._quota(rule, to, "") for rule in self.rules if rule.scope == "to"]
+        quotas = [
+            quota
+            for rule in self.rules
+            if rule.scope == "to"
+            for quota in self._quotas(rule, to, "")
+        ]
         if quotas:
             self.store.release(quotas)
