@@ -132,6 +132,19 @@ def test_invitation_sends_the_link(fn, emulator):
     assert link in message.text
 
 
+def test_with_link_hosts_the_mail_links_the_url_as_a_browser_reads_it(
+    start_function, env, emulator
+):
+    fn = start_function({**env, "SEND_LINK_HOSTS": "auth.example.com"})
+    link = "HTTPS:auth%2Eexample\u3002com/invite?token=abc&org=1"
+    body = {"to": TO, "type": "OrganizationInvitation", "payload": {"link": link}}
+    assert fn.send(body).status == 200
+    message = only_message(emulator)
+    assert "https://auth.example.com/invite?token=abc&amp;org=1" in message.html
+    assert "https://auth.example.com/invite?token=abc&org=1" in message.text
+    assert "%2E" not in message.html + message.text
+
+
 def test_role_credentials_send_the_sts_token(start_function, env, emulator):
     role_env = {k: v for k, v in env.items() if not k.startswith("DM_ACCESS_KEY")}
     context = Context(credentials=Credentials(STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN))
