@@ -123,6 +123,32 @@ def test_hostile_payload_values_are_escaped_in_html_and_kept_off_the_subject_lin
     assert "999888" in message.text
 
 
+@pytest.mark.parametrize("path", ["send", "invoke"])
+def test_controls_never_reach_the_bodies_nor_bidi_overrides_the_subject(
+    start_function, env, emulator, path
+):
+    templates = [
+        {
+            "usageType": "Generic",
+            "subject": "Invoice from {{ user.name }}",
+            "content": "<p>{{ user.name }}: {{code}}</p>",
+            "text": "{{ user.name }}: {{code}}",
+        }
+    ]
+    fn = start_function({**env, "DM_TEMPLATES": json.dumps(templates)})
+    name = "Ann\x00\x1b[2J\u202efdp.exe\x07"
+    body = {**LOGTO_BODY, "payload": {"code": "123\x00456", "user": {"name": name}}}
+    if path == "send":
+        assert fn.send(body).status == 200
+    else:
+        assert fn.invoke(json.dumps(body).encode())["ok"] is True
+    message = only_message(emulator)
+    assert message.subject == "Invoice from Ann  [2Jfdp.exe"
+    for text in (message.html, message.text):
+        assert "Ann[2J\u202efdp.exe: 123456" in text
+        assert not any(ch in text for ch in "\x00\x1b\x07")
+
+
 def test_invitation_sends_the_link(fn, emulator):
     link = "https://auth.example.com/invite?token=abc&org=1"
     body = {"to": TO, "type": "OrganizationInvitation", "payload": {"link": link}}
