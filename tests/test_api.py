@@ -182,7 +182,8 @@ def test_link_hosts_restrict_invitation_links(start_function):
         # User information: `good.example@` is only a name to a browser.
         "https://good.example@evil.example/",
         "https://user:secret@good.example/",
-        # Controls, spaces and DEL, which WHATWG drops or trims and others keep.
+        "https://:@good.example/",
+        # Controls, spaces, DEL and C1, which WHATWG drops or trims and others keep.
         "https://good.example/\x00",
         "https://good.ex\tample/",
         "https://good.example\n.evil.example/",
@@ -190,6 +191,16 @@ def test_link_hosts_restrict_invitation_links(start_function):
         "https://good.example/a b",
         "https://good.example/\x7f",
         "https://good.example/\x85",
+        # Forms browsers accept that other parsers read otherwise (or not at all).
+        "https:good.example/",
+        "https:/good.example/",
+        "https:///good.example/",
+        "https://good%2Eexample/",
+        "https://good\u3002example/",
+        "https://good.example/caf\u00e9",
+        "https://good.example/%zz",
+        "https://good.example:99999/",
+        "https://good.example:/",
         # Other hosts, however close.
         "https://good.example.evil.example/",
         "https://evil.example/good.example",
@@ -198,7 +209,6 @@ def test_link_hosts_restrict_invitation_links(start_function):
         "https://g\u043e\u043ed.example/",
         "https://good.example./",
         "https:evil.example",
-        "https:///evil.example/",
         "//good.example/",
         "http://good.example/",
         "javascript://good.example/%0aalert(1)",
@@ -222,30 +232,28 @@ def test_link_hosts_hold_for_every_way_a_browser_reads_a_url(start_function, lin
     [
         "https://good.example/invite?x=1",
         "HTTPS://GOOD.EXAMPLE/invite",
-        "https:good.example/invite",
-        "https:///good.example/invite",
-        "https://good%2Eexample/invite",
-        "https://good\u3002example/invite",
         "https://good.example:8443/invite#top",
-        # An empty user information is no name at all: the mailed link drops it.
-        "https://:@good.example/invite",
         "https://auth.example.com/x",
+        "https://good.example",
+        "https://good.example?next=/a?b",
+        "https://good.example#/route?x=1",
+        "https://good.example/a/@b/:c;d=e,f%20g~h!$'()*+",
     ],
 )
-def test_every_spelling_of_an_allowed_host_passes_the_link_check(start_function, link):
+def test_links_in_the_one_shape_every_parser_reads_alike_pass(start_function, link):
     fn = start_function({**ENV, "SEND_LINK_HOSTS": "good.example,Auth.Example.COM"})
     # Past the check, the send fails only at DirectMail (a closed port here).
     assert fn.send(invitation(link)).code == "upstream_error"
 
 
-def test_the_url_parser_is_imported_only_when_link_hosts_are_set():
+def test_the_link_rule_is_imported_only_when_link_hosts_are_set():
     script = (
         "import sys\n"
         "from dmcode.api import _check_link\n"
         "_check_link({'link': 'https://a.example/'}, ())\n"
-        "assert 'ada_url' not in sys.modules, 'ada_url was imported'\n"
+        "assert 'dmcode.links' not in sys.modules, 'dmcode.links was imported'\n"
         "_check_link({'link': 'https://a.example/'}, ('a.example',))\n"
-        "assert 'ada_url' in sys.modules\n"
+        "assert 'dmcode.links' in sys.modules\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],

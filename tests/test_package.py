@@ -173,9 +173,9 @@ def fits_fc(tag: str) -> bool:
 
 
 def test_modules_loaded_only_when_configured_ship_too(built: package.Package) -> None:
-    # REDIS_URL, CODE_SECRETS and SEND_LINK_HOSTS load these; a package without them fails
+    # REDIS_URL and CODE_SECRETS load these at initialize; a package without them fails
     # only on the deployments that configure them.
-    for module in ("redis", "cryptography", "ada_url"):
+    for module in ("redis", "cryptography"):
         assert (built.path / "python" / module / "__init__.py").is_file(), module
 
 

@@ -271,10 +271,12 @@ class Api:
         if body.get("ip") is not None and not isinstance(body.get("ip"), str):
             raise ApiError(400, "invalid_request", "ip must be a string.", field="ip")
         locale = _locale(payload.get("locale"), "payload.locale")
-        if usage_type != "OrganizationInvitation":
+        if usage_type == "OrganizationInvitation":
+            _check_link(payload, app.settings.send_link_hosts)
+        else:
             _check_code(payload)
-        if usage_type == "OrganizationInvitation" or payload.get("link") is not None:
-            payload = {**payload, "link": _check_link(payload, app.settings.send_link_hosts)}
+            if payload.get("link") is not None:
+                _check_link(payload, app.settings.send_link_hosts)
         self._take_send_limits(to, body.get("ip"), trace)
         result = self._deliver(app, to, usage_type, locale, payload, credentials, trace)
         return {
@@ -496,15 +498,10 @@ def _check_code(payload: Mapping[str, Any]) -> None:
         )
 
 
-def _check_link(payload: Mapping[str, Any], hosts: tuple[str, ...]) -> str:
-    """The link to mail: with SEND_LINK_HOSTS, as a browser reads it (see links.py)."""
+def _check_link(payload: Mapping[str, Any], hosts: tuple[str, ...]) -> None:
     link = payload.get("link")
     if not isinstance(link, str) or not link:
         raise ApiError(400, "invalid_request", "payload.link must be a URL.", field="payload.link")
-    if hosts:
-        from dmcode.links import allowed_link  # noqa: PLC0415
-
-        return allowed_link(link, {host.lower() for host in hosts})
     try:
         parts = urlsplit(link)
     except ValueError:
@@ -513,4 +510,7 @@ def _check_link(payload: Mapping[str, Any], hosts: tuple[str, ...]) -> str:
         raise ApiError(
             400, "invalid_request", "payload.link must be an http(s) URL.", field="payload.link"
         )
-    return link
+    if hosts:
+        from dmcode.links import check_link  # noqa: PLC0415
+
+        check_link(link, {host.lower() for host in hosts})
