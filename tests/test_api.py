@@ -2,6 +2,9 @@
 
 import base64
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +20,7 @@ ENV = {
     "SEND_TOKENS": f"{SEND_TOKEN},older-token-0123456789",
     "CORS_ALLOW_ORIGINS": "https://app.example.com",
 }
+FUNCTION_DIR = Path(__file__).resolve().parents[1] / "function"
 GOOD = {"to": "user@example.com", "type": "SignIn", "payload": {"code": "123456"}}
 
 
@@ -157,17 +161,108 @@ def test_anything_but_one_valid_address_is_invalid_email(fn, to):
     assert reply.body["error"]["field"] == "to"
 
 
+def invitation(link: object) -> dict[str, object]:
+    return {"to": "a@example.com", "type": "OrganizationInvitation", "payload": {"link": link}}
+
+
 def test_link_hosts_restrict_invitation_links(start_function):
     fn = start_function({**ENV, "SEND_LINK_HOSTS": "auth.example.com"})
     for link in ("https://evil.example.net/x", "http://auth.example.com/x"):
-        body = {"to": "a@example.com", "type": "OrganizationInvitation", "payload": {"link": link}}
-        assert fn.send(body).body["error"]["field"] == "payload.link"
-    ok = {
-        "to": "a@example.com",
-        "type": "OrganizationInvitation",
-        "payload": {"link": "https://auth.example.com/x"},
-    }
-    assert fn.send(ok).code != "invalid_request"
+        assert fn.send(invitation(link)).body["error"]["field"] == "payload.link"
+    assert fn.send(invitation("https://auth.example.com/x")).code != "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        # Issue 11, weakness 3: urlsplit read good.example, a browser goes to evil.example.
+        "https://evil.example\\@good.example/",
+        "https://evil.example:443\\@good.example/",
+        "https://evil.example\\good.example/",
+        # User information: `good.example@` is only a name to a browser.
+        "https://good.example@evil.example/",
+        "https://user:secret@good.example/",
+        "https://:@good.example/",
+        # Controls, spaces, DEL and C1, which WHATWG drops or trims and others keep.
+        "https://good.example/\x00",
+        "https://good.ex\tample/",
+        "https://good.example\n.evil.example/",
+        " https://good.example/",
+        "https://good.example/a b",
+        "https://good.example/\x7f",
+        "https://good.example/\x85",
+        # Forms browsers accept that other parsers read otherwise (or not at all).
+        "https:good.example/",
+        "https:/good.example/",
+        "https:///good.example/",
+        "https://good%2Eexample/",
+        "https://good\u3002example/",
+        "https://good.example/caf\u00e9",
+        "https://good.example/%zz",
+        "https://good.example:99999/",
+        "https://good.example:/",
+        # Other hosts, however close.
+        "https://good.example.evil.example/",
+        "https://evil.example/good.example",
+        "https://evil.example/?u=https://good.example/",
+        "https://evil.example#@good.example",
+        "https://g\u043e\u043ed.example/",
+        "https://good.example./",
+        "https:evil.example",
+        "//good.example/",
+        "http://good.example/",
+        "javascript://good.example/%0aalert(1)",
+        "https://[::1]/",
+        "https://",
+        "not a url",
+    ],
+)
+def test_link_hosts_hold_for_every_way_a_browser_reads_a_url(start_function, link):
+    fn = start_function({**ENV, "SEND_LINK_HOSTS": "good.example,Auth.Example.COM"})
+    reply = fn.send(invitation(link))
+    assert (reply.status, reply.code) == (400, "invalid_request")
+    assert reply.body["error"]["field"] == "payload.link"
+    # A link on a code type is judged the same way.
+    coded = {**GOOD, "payload": {"code": "123456", "link": link}}
+    assert fn.send(coded).body["error"]["field"] == "payload.link"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://good.example/invite?x=1",
+        "HTTPS://GOOD.EXAMPLE/invite",
+        "https://good.example:8443/invite#top",
+        "https://auth.example.com/x",
+        "https://good.example",
+        "https://good.example?next=/a?b",
+        "https://good.example#/route?x=1",
+        "https://good.example/a/@b/:c;d=e,f%20g~h!$'()*+",
+    ],
+)
+def test_links_in_the_one_shape_every_parser_reads_alike_pass(start_function, link):
+    fn = start_function({**ENV, "SEND_LINK_HOSTS": "good.example,Auth.Example.COM"})
+    # Past the check, the send fails only at DirectMail (a closed port here).
+    assert fn.send(invitation(link)).code == "upstream_error"
+
+
+def test_the_link_rule_is_imported_only_when_link_hosts_are_set():
+    script = (
+        "import sys\n"
+        "from dmcode.api import _check_link\n"
+        "_check_link({'link': 'https://a.example/'}, ())\n"
+        "assert 'dmcode.links' not in sys.modules, 'dmcode.links was imported'\n"
+        "_check_link({'link': 'https://a.example/'}, ('a.example',))\n"
+        "assert 'dmcode.links' in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PYTHONPATH": str(FUNCTION_DIR)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_disallowed_origin_is_refused_and_allowed_one_gets_cors_headers(fn):

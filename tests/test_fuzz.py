@@ -4,7 +4,9 @@ stable code, never a 500, and no exception escapes.
 Every example is one call of `index.handler(event, context)`, as FC makes it, on every
 endpoint and as a direct invocation: random bytes, broken JSON, wrong types at every
 field, huge and deeply nested values, odd Unicode and IDN addresses, CR/LF everywhere and
-malformed FC events. DirectMail is the emulator, so valid sends are quick and real.
+malformed FC events; links in every form browsers accept (SEND_LINK_HOSTS is on),
+control and bidi characters in values, and the spellings of one mailbox. DirectMail is
+the emulator, so valid sends are quick and real.
 
 FUZZ_EXAMPLES sets how many requests the whole module generates (default 2000, under
 half a minute; `make fuzz` runs 12000); the count is printed when the module ends.
@@ -17,13 +19,16 @@ import json
 import logging
 import math
 import os
+import re
 import string
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from ada_url import parse_url
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +45,7 @@ from tests.fixtures.logs import (
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 FLOW_SECRET = "fuzz-code-secret-0123456789-abcdefghijkl"
+LINK_HOST = "auth.example.com"
 ORIGIN = "https://app.example.com"
 # How the examples are shared among the properties below.
 WEIGHTS = {
@@ -50,6 +56,9 @@ WEIGHTS = {
     "requests": 3,
     "check": 1,
     "addresses": 2,
+    "links": 2,
+    "values": 1,
+    "mailboxes": 1,
 }
 
 # The stable codes of DESIGN.md and the status each one always comes with.
@@ -138,9 +147,7 @@ def report(request: pytest.FixtureRequest) -> Iterator[None]:
             )
 
 
-@pytest.fixture
-def fn(start_function, emulator):
-    """One instance for a whole property: the public flow on, limits too wide to matter."""
+def started(start_function: Any, emulator: Any, **extra: str) -> Iterator[Lines]:
     start_function(
         {
             "DM_ACCOUNT_NAME": SENDER,
@@ -149,10 +156,12 @@ def fn(start_function, emulator):
             "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
             "DM_TIMEOUT_MS": "2000",
             "SEND_TOKENS": SEND_TOKEN,
+            "SEND_LINK_HOSTS": LINK_HOST,
             "CODE_SECRETS": FLOW_SECRET,
             "STORE": "memory",
             "RATE_LIMITS": "to:1000000/60s,ip:1000000/1h,global:1000000/1d",
             "CORS_ALLOW_ORIGINS": ORIGIN,
+            **extra,
         }
     )
     lines = Lines()
@@ -160,6 +169,33 @@ def fn(start_function, emulator):
     logger.addHandler(lines)
     yield lines
     logger.removeHandler(lines)
+
+
+@pytest.fixture
+def fn(start_function, emulator):
+    """One instance for a whole property: the public flow on, limits too wide to matter."""
+    yield from started(start_function, emulator)
+
+
+# Values in the subject and in both bodies, so every value meets every rendering.
+VALUE_TEMPLATES = [
+    {
+        "usageType": "Generic",
+        "subject": "{{ code }} for {{ application.name }}",
+        "content": "<p>{{ application.name }}: {{ code }}</p>",
+        "text": "{{ application.name }}: {{ code }}",
+    }
+]
+
+
+@pytest.fixture
+def fn_values(start_function, emulator):
+    yield from started(start_function, emulator, DM_TEMPLATES=json.dumps(VALUE_TEMPLATES))
+
+
+@pytest.fixture
+def fn_one_per_mailbox(start_function, emulator):
+    yield from started(start_function, emulator, RATE_LIMITS="to:1/1d")
 
 
 def handle(lines: Lines, event: bytes) -> tuple[Any, str]:
@@ -686,6 +722,160 @@ def test_whatever_address_is_accepted_is_one_clean_address(fn, emulator, to, rou
     assert local and domain and recipient.isascii()
     assert not any(c in recipient for c in ' \r\n\t,;<>"()[]\\')
     assert domain == domain.lower()
+
+
+# URLs put together from the pieces parsers disagree on: schemes and slashes browsers
+# accept, user information, look-alike and encoded hosts, backslashes and controls.
+LINK_PIECES = [
+    st.sampled_from(["https:", "HTTPS:", "http:", "javascript:", "", "https:/"]),
+    st.sampled_from(["//", "/", "", "///", "\\\\", "/\\", "\\/"]),
+    st.sampled_from(["", "user@", f"{LINK_HOST}@", "a:b@", "@", ":@", "evil.example@"]),
+    st.sampled_from(
+        [
+            LINK_HOST,
+            LINK_HOST.upper(),
+            "auth%2Eexample.com",
+            "auth\u3002example.com",
+            "\u0430uth.example.com",
+            f"{LINK_HOST}.",
+            f"{LINK_HOST}.evil.example",
+            "evil.example",
+            "[::1]",
+            "0x7f.1",
+            "",
+        ]
+    ),
+    st.sampled_from(["", ":443", ":8443", ":x", ":"]),
+    st.sampled_from(["", "\\", "@", "#", "?", "/", "\t", "\n", "%00", " ", "\x00"]),
+    st.sampled_from(["", "evil.example/", f"{LINK_HOST}/", "x?y=1&z=2#f", "@evil.example"]),
+]
+LINKS = st.tuples(*LINK_PIECES).map("".join)
+# Near the one shape the rule allows, so that many are mailed: RFC 3986 characters, with
+# the few that parsers disagree on mixed in.
+RFC3986_CHARS = string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/?#"
+NEAR_LINKS = st.builds(
+    "{}://{}{}{}{}".format,
+    st.sampled_from(["https", "HTTPS", "hTTps"]),
+    st.sampled_from([LINK_HOST, LINK_HOST.upper()]),
+    st.sampled_from(["", ":443", ":8443", ":65536"]),
+    st.sampled_from(["/", "?", "#", ""]),
+    st.text(RFC3986_CHARS, max_size=30) | st.text(RFC3986_CHARS + "%\\ \t", max_size=30),
+)
+AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f-\x9f]")
+
+
+@fuzz_settings("links")
+@given(
+    link=LINKS | NEAR_LINKS | LINKS.flatmap(crlf_laced),
+    type_=st.sampled_from(["OrganizationInvitation", "SignIn"]),
+)
+def test_whatever_link_is_mailed_leads_to_a_listed_host_for_every_parser(fn, emulator, link, type_):
+    emulator.clear()
+    body = {"to": "user@example.com", "type": type_, "payload": {"code": "123456", "link": link}}
+    result, request_id = handle(fn, http("POST", "/send", json.dumps(body)))
+    status, answer = check_http(result, request_id, "POST")
+    if status >= 400:
+        assert answer["error"]["code"] == "invalid_request"
+        assert answer["error"]["field"] == "payload.link"
+        assert emulator.messages() == []
+        return
+    # The input itself goes where a browser would: the listed host.
+    assert parse_url(link)["hostname"] == LINK_HOST
+    (message,) = emulator.messages()
+    mailed = [
+        url.replace("&amp;", "&") for url in re.findall(r'href="([^"]*)"', message.html or "")
+    ]
+    if type_ == "OrganizationInvitation":
+        assert mailed
+    for url in mailed:
+        assert not AMBIGUOUS.search(url), url
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.hostname, parts.username) == ("https", LINK_HOST, None)
+        ada = parse_url(url)
+        assert (ada["protocol"], ada["hostname"], ada["username"]) == ("https:", LINK_HOST, "")
+
+
+# What must never reach a mail from a value: C0 controls but tab and line feed, DEL and
+# C1 in the bodies; any control and bidirectional formatting in the subject.
+BODY_FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+SUBJECT_FORBIDDEN = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+VALUE_TEXT = (
+    ODD_TEXT
+    | ODD_TEXT.flatmap(crlf_laced)
+    | st.sampled_from(["\x1b[2J", "a\u202efdp.exe", "\u2066x\u2069", "\x00\x07\x08", "\r\n\t"])
+)
+
+
+@fuzz_settings("values")
+@given(
+    code=VALUE_TEXT.filter(lambda c: c.strip() and len(c) <= 64 and not set(c) & {"\r", "\n"}),
+    name=VALUE_TEXT,
+    route=st.sampled_from(["/send", "invoke"]),
+)
+def test_values_reach_a_mail_without_controls_or_bidi_formatting(
+    fn_values, emulator, code, name, route
+):
+    emulator.clear()
+    payload = {"code": code, "application": {"name": name}}
+    body = {"to": "user@example.com", "type": "Generic", "payload": payload}
+    raw = json.dumps(body)
+    if route == "invoke":
+        data = check_invocation(*handle(fn_values, raw.encode()))
+        ok = "error" not in data
+    else:
+        result, request_id = handle(fn_values, http("POST", "/send", raw))
+        ok = check_http(result, request_id, "POST")[0] == 200
+    if not ok:
+        assert emulator.messages() == []
+        return
+    (message,) = emulator.messages()
+    assert not SUBJECT_FORBIDDEN.search(message.subject), repr(message.subject)
+    for text in (message.html, message.text):
+        assert not BODY_FORBIDDEN.search(text or ""), repr(text)
+
+
+@st.composite
+def spellings(draw: st.DrawFn) -> tuple[str, str]:
+    """Two spellings of one mailbox: case flipped anywhere, a `+tag` or not, and on
+    Gmail dots anywhere and either of its domains."""
+    local = draw(st.text("abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=12))
+    # Unique per example, so no two examples share a mailbox (and its budget).
+    local += f"n{TALLY.requests}"
+    domain = draw(st.sampled_from(["example.com", "gmail.com", "xn--bcher-kva.example"]))
+
+    def spell() -> str:
+        text = "".join(c.upper() if draw(st.booleans()) else c for c in local)
+        if domain == "gmail.com":
+            at = draw(st.integers(1, len(text) - 1))
+            text = text[:at] + draw(st.sampled_from(["", "."])) + text[at:]
+            host = draw(st.sampled_from(["gmail.com", "GoogleMail.com"]))
+        else:
+            host = domain.upper() if draw(st.booleans()) else domain
+        if draw(st.booleans()):
+            text += "+" + draw(st.text("abcXYZ0189_-", min_size=1, max_size=8))
+        return f"{text}@{host}"
+
+    return spell(), spell()
+
+
+@fuzz_settings("mailboxes")
+@given(pair=spellings())
+def test_every_spelling_of_a_mailbox_shares_its_budget(fn_one_per_mailbox, emulator, pair):
+    emulator.clear()
+    statuses = []
+    for to in pair:
+        result, request_id = handle(
+            fn_one_per_mailbox, http("POST", "/verifications", json.dumps({"to": to}))
+        )
+        status, answer = check_http(result, request_id, "POST")
+        statuses.append(answer["error"]["code"] if status >= 400 else status)
+    assert statuses == [202, "rate_limited"], pair
+    # The mail went to the first spelling as typed (its domain lowercased).
+    local, _, domain = pair[0].rpartition("@")
+    (message,) = emulator.messages()
+    assert message.recipients == [f"{local}@{domain.lower()}"]
 
 
 # -- the log secrecy check itself -------------------------------------------------

@@ -25,7 +25,7 @@ def limiter(case: StoreCase, rules: str) -> Limiter:
             "RATE_LIMITS": rules,
         }
     )
-    return Limiter(settings.rate_limits, case.store, Keyring([SECRET]).store_key)
+    return Limiter(settings.rate_limits, case.store, Keyring([SECRET]).store_keys)
 
 
 def refused(limits: Limiter, to: str, ip: str) -> int:
@@ -143,7 +143,7 @@ def test_store_keys_hold_no_address_or_ip_in_clear(redis_url: str) -> None:
     settings = load(
         {"DM_ACCOUNT_NAME": "noreply@mail.example.com", "CODE_SECRETS": SECRET, "STORE": "memory"}
     )
-    limits = Limiter(settings.rate_limits, store, Keyring([SECRET]).store_key)
+    limits = Limiter(settings.rate_limits, store, Keyring([SECRET]).store_keys)
     limits.take("ann.lee@example.com", "198.51.100.77")
     limits.take("bob.lee@example.com", "2001:db8:aaaa:bbbb::1")
     keys = redis.Redis.from_url(redis_url, decode_responses=True).keys("*")

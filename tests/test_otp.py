@@ -162,12 +162,18 @@ def test_a_token_from_another_deployment_is_refused() -> None:
 
 def test_store_keys_hide_the_value_and_separate_scopes() -> None:
     keyring = Keyring([NEW_KEY])
-    key = keyring.store_key("to", "ann@example.com")
+    (key,) = keyring.store_keys("to", "ann@example.com")
     assert "ann" not in key and "example" not in key
-    assert key == Keyring([NEW_KEY]).store_key("to", "ann@example.com")
-    assert key != keyring.store_key("ip", "ann@example.com")
-    assert key != keyring.store_key("to", "bob@example.com")
-    assert key != Keyring([OLD_KEY]).store_key("to", "ann@example.com")
+    assert (key,) == Keyring([NEW_KEY]).store_keys("to", "ann@example.com")
+    assert (key,) != keyring.store_keys("ip", "ann@example.com")
+    assert (key,) != keyring.store_keys("to", "bob@example.com")
+    assert (key,) != Keyring([OLD_KEY]).store_keys("to", "ann@example.com")
+
+
+def test_during_a_rotation_store_keys_name_the_value_under_every_key() -> None:
+    (new,) = Keyring([NEW_KEY]).store_keys("to", "ann@example.com")
+    (old,) = Keyring([OLD_KEY]).store_keys("to", "ann@example.com")
+    assert Keyring([NEW_KEY, OLD_KEY]).store_keys("to", "ann@example.com") == (new, old)
 
 
 @settings(max_examples=200, deadline=None)

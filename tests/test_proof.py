@@ -10,7 +10,8 @@ import jwt
 import pytest
 
 from dmcode.otp import Keyring, b64url, b64url_decode
-from dmcode.proof import AUDIENCE, PROOF_TTL, Prover, default_issuer
+from dmcode.proof import PROOF_TTL, Prover, default_issuer
+from dmcode.settings import DEFAULT_PROOF_AUDIENCE as AUDIENCE
 
 OLD_KEY = "old-secret-0123456789-abcdefghijklmnop"
 NEW_KEY = "new-secret-0123456789-abcdefghijklmnop"
@@ -34,7 +35,7 @@ def verify(proof: str, jwks: Mapping[str, object]) -> dict[str, object]:
 
 @pytest.fixture
 def prover() -> Prover:
-    return Prover(Keyring([NEW_KEY]), ISSUER)
+    return Prover(Keyring([NEW_KEY]), ISSUER, AUDIENCE)
 
 
 def test_a_proof_verifies_with_pyjwt_against_the_jwks(prover: Prover) -> None:
@@ -81,15 +82,15 @@ def test_a_changed_claim_or_signature_is_refused(prover: Prover) -> None:
 
 
 def test_a_proof_from_another_deployment_is_refused() -> None:
-    other = Prover(Keyring(["another-deployment-secret-0123456789"]), ISSUER)
-    ours = Prover(Keyring([NEW_KEY]), ISSUER)
+    other = Prover(Keyring(["another-deployment-secret-0123456789"]), ISSUER, AUDIENCE)
+    ours = Prover(Keyring([NEW_KEY]), ISSUER, AUDIENCE)
     with pytest.raises(KeyError):
         verify(other.issue("ann@example.com", "SignIn", time.time()), ours.jwks())
 
 
 def test_rotation_signs_with_the_new_key_and_keeps_publishing_the_old() -> None:
-    before = Prover(Keyring([OLD_KEY]), ISSUER)
-    after = Prover(Keyring([NEW_KEY, OLD_KEY]), ISSUER)
+    before = Prover(Keyring([OLD_KEY]), ISSUER, AUDIENCE)
+    after = Prover(Keyring([NEW_KEY, OLD_KEY]), ISSUER, AUDIENCE)
     old_proof = before.issue("ann@example.com", "SignIn", time.time())
     new_proof = after.issue("ann@example.com", "SignIn", time.time())
     old_kid = jwt.get_unverified_header(old_proof)["kid"]

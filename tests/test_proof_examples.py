@@ -1,6 +1,8 @@
 """The README's proof-verification snippets, run as written against the real function.
 
 A backend copies these; if the function's proof or JWKS drifted from them, this fails.
+They must also refuse what a backend must refuse: a proof made for another usage type,
+and one made for another application (another PROOF_AUDIENCE).
 """
 
 import json
@@ -11,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
@@ -28,26 +31,42 @@ def readme_block(language: str, marker: str) -> str:
     return block
 
 
-@pytest.fixture
-def proof(start_runtime, emulator):
-    runtime = start_runtime(
-        env={
-            "DM_ACCOUNT_NAME": SENDER,
-            "DM_ENDPOINT": emulator.url,
-            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
-            "CODE_SECRETS": "proof-example-secret-0123456789abcdef",
-            "STORE": "memory",
-        },
-        function="dm-verification-code",
-    )
-    started = post(runtime.url + "/verifications", {"to": "reader@example.com"})
-    (message,) = emulator.sent(to="reader@example.com")
+READER = "reader@example.com"
+ENV = {
+    "DM_ACCOUNT_NAME": SENDER,
+    "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+    "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+    "CODE_SECRETS": "proof-example-secret-0123456789abcdef",
+    "STORE": "memory",
+}
+
+
+def proof_from(runtime_url: str, emulator: Any, to: str, usage_type: str = "SignIn") -> str:
+    started = post(runtime_url + "/verifications", {"to": to, "type": usage_type})
+    (message,) = emulator.sent(to=to)
     match = re.search(r"\b(\d{6})\b", message.text or "")
     assert match is not None
-    code = match.group(1)
-    checked = post(runtime.url + "/verifications/check", {"token": started["token"], "code": code})
-    return runtime.url, checked["proof"]
+    checked = post(
+        runtime_url + "/verifications/check", {"token": started["token"], "code": match.group(1)}
+    )
+    return str(checked["proof"])
+
+
+@pytest.fixture
+def proofs(start_runtime, emulator):
+    """The function's URL, then proofs: the right one, one for Register, one for another
+    application (the same keys, another PROOF_AUDIENCE)."""
+    ours = start_runtime(env={**ENV, "DM_ENDPOINT": emulator.url}, function="dm-verification-code")
+    other_app = start_runtime(
+        env={**ENV, "DM_ENDPOINT": emulator.url, "PROOF_AUDIENCE": "other-app"},
+        function="dm-verification-code",
+    )
+    return (
+        ours.url,
+        proof_from(ours.url, emulator, READER),
+        proof_from(ours.url, emulator, "register@example.com", "Register"),
+        proof_from(other_app.url, emulator, "other@example.com"),
+    )
 
 
 def post(url: str, body: dict[str, str]) -> Any:
@@ -58,23 +77,35 @@ def post(url: str, body: dict[str, str]) -> Any:
         return json.loads(response.read())
 
 
-def test_python_snippet_verifies_the_proof(proof):
-    url, token = proof
+def test_python_snippet_verifies_the_proof_and_refuses_other_types_and_audiences(proofs):
+    url, right, register, other_app = proofs
     source = readme_block("python", "PyJWKClient").replace(README_URL, url)
     namespace: dict[str, Any] = {}
     exec(compile(source, "README.md", "exec"), namespace)
-    assert namespace["verified_address"](token) == "reader@example.com"
+    verified_address = namespace["verified_address"]
+    assert verified_address(right) == READER
+    assert verified_address(register, "Register") == "register@example.com"
+    with pytest.raises(jwt.InvalidTokenError, match="another use"):
+        verified_address(register)
+    with pytest.raises(jwt.InvalidAudienceError):
+        verified_address(other_app)
 
 
-def test_node_snippet_verifies_the_proof(proof, spec_tools):
-    url, token = proof
+def test_node_snippet_verifies_the_proof_and_refuses_other_types_and_audiences(proofs, spec_tools):
+    url, right, register, other_app = proofs
     source = readme_block("js", "createRemoteJWKSet").replace(README_URL, url)
     script = SPEC_DIR / "proof-example.test.mjs"
     script.write_text(
         source
         + textwrap.dedent(
             f"""
-            console.log(await verifiedAddress({json.dumps(token)}));
+            for (const proof of {json.dumps([right, register, other_app])}) {{
+              try {{
+                console.log(await verifiedAddress(proof));
+              }} catch (error) {{
+                console.log(`refused: ${{error.code ?? error.message}}`);
+              }}
+            }}
             """
         )
     )
@@ -85,4 +116,8 @@ def test_node_snippet_verifies_the_proof(proof, spec_tools):
     finally:
         script.unlink()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "reader@example.com"
+    assert result.stdout.splitlines() == [
+        READER,
+        "refused: the proof was made for another use",
+        "refused: ERR_JWT_CLAIM_VALIDATION_FAILED",
+    ]

@@ -90,6 +90,27 @@ def test_subject_values_lose_line_breaks_and_control_characters():
     assert not any(ch in subject for ch in "\r\n\x00\u2028")
 
 
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def test_subject_values_lose_bidirectional_formatting():
+    # U+202E makes "invoice\u202efdp.exe" read "invoiceexe.pdf".
+    subject = render_subject(parse("Re: {{ name }}"), {"name": f"a{BIDI_CONTROLS}b\u202efdp.exe"})
+    assert subject == "Re: abfdp.exe"
+
+
+@pytest.mark.parametrize("render", [render_html, render_text], ids=["html", "text"])
+def test_body_values_lose_controls_but_keep_tabs_and_line_breaks(render):
+    controls = "".join(chr(c) for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)])
+    body = render(parse("[{{ v }}]"), {"v": f"a{controls}b\r\nc\x1b[31mred"})
+    assert body == "[a\t\nb\nc[31mred]"
+
+
+def test_the_derived_text_body_holds_no_control_either():
+    html = render_html(parse("<p>{{ v }}</p>"), {"v": "x\x00\x1b\x07y"})
+    assert html_to_text(html) == "xy"
+
+
 def test_subject_is_stripped_and_capped():
     subject = render_subject(parse("{{ v }}"), {"v": "  " + "x" * 400 + "  "})
     assert subject == "x" * MAX_SUBJECT

@@ -123,6 +123,32 @@ def test_hostile_payload_values_are_escaped_in_html_and_kept_off_the_subject_lin
     assert "999888" in message.text
 
 
+@pytest.mark.parametrize("path", ["send", "invoke"])
+def test_controls_never_reach_the_bodies_nor_bidi_overrides_the_subject(
+    start_function, env, emulator, path
+):
+    templates = [
+        {
+            "usageType": "Generic",
+            "subject": "Invoice from {{ user.name }}",
+            "content": "<p>{{ user.name }}: {{code}}</p>",
+            "text": "{{ user.name }}: {{code}}",
+        }
+    ]
+    fn = start_function({**env, "DM_TEMPLATES": json.dumps(templates)})
+    name = "Ann\x00\x1b[2J\u202efdp.exe\x07"
+    body = {**LOGTO_BODY, "payload": {"code": "123\x00456", "user": {"name": name}}}
+    if path == "send":
+        assert fn.send(body).status == 200
+    else:
+        assert fn.invoke(json.dumps(body).encode())["ok"] is True
+    message = only_message(emulator)
+    assert message.subject == "Invoice from Ann  [2Jfdp.exe"
+    for text in (message.html, message.text):
+        assert "Ann[2J\u202efdp.exe: 123456" in text
+        assert not any(ch in text for ch in "\x00\x1b\x07")
+
+
 def test_invitation_sends_the_link(fn, emulator):
     link = "https://auth.example.com/invite?token=abc&org=1"
     body = {"to": TO, "type": "OrganizationInvitation", "payload": {"link": link}}
@@ -130,6 +156,59 @@ def test_invitation_sends_the_link(fn, emulator):
     message = only_message(emulator)
     assert "https://auth.example.com/invite?token=abc&amp;org=1" in message.html
     assert link in message.text
+
+
+# Links a leaked send token might try, each on the host SEND_LINK_HOSTS lists, and the
+# number of them that are in the one shape every parser reads alike.
+TRICKY_LINKS = [
+    "https://evil.example\\@auth.example.com/",
+    "https://evil.example:443\\@auth.example.com/",
+    "https://auth.example.com\\.evil.example/",
+    "https://auth.example.com@evil.example/",
+    "https://auth.example.com%40evil.example/",
+    "https://auth.example.com\t@evil.example/",
+    "https://auth.example.com\n.evil.example/",
+    "https:auth.example.com/",
+    "https:/auth.example.com/",
+    "https:///auth.example.com/",
+    "https:\\\\auth.example.com/",
+    "https://auth%2Eexample.com/",
+    "https://auth\u3002example.com/",
+    "https://auth.example.com:443@evil.example/",
+    "https://evil.example#@auth.example.com",
+    "https://evil.example?@auth.example.com",
+    "https://auth.example.com/x?y=1&z=2#f",
+    "HTTPS://AUTH.EXAMPLE.COM/invite",
+    "https://auth.example.com:8443/a/@b/:c;d=e,f%20g~h!$'()*+",
+    "https://auth.example.com?next=/a?b",
+    "https://auth.example.com#/route",
+]
+ONE_SHAPE = 5
+
+
+def test_every_link_mailed_under_link_hosts_leads_chromium_to_a_listed_host(
+    start_function, env, emulator, browser
+):
+    fn = start_function({**env, "SEND_LINK_HOSTS": "auth.example.com"})
+    page = browser.new_page()
+    mailed = 0
+    for link in TRICKY_LINKS:
+        emulator.clear()
+        body = {"to": TO, "type": "OrganizationInvitation", "payload": {"link": link}}
+        reply = fn.send(body)
+        if reply.status != 200:
+            assert (reply.code, reply.body["error"]["field"]) == ("invalid_request", "payload.link")
+            assert emulator.messages(to=TO) == []
+            continue
+        mailed += 1
+        # The mail's HTML, as a browser reads its links.
+        page.set_content(only_message(emulator).html, wait_until="domcontentloaded")
+        read = page.eval_on_selector_all(
+            "a[href]", "links => links.map(a => [a.protocol, a.hostname, a.username])"
+        )
+        assert read and all(parts == ["https:", "auth.example.com", ""] for parts in read), link
+    page.close()
+    assert mailed == ONE_SHAPE
 
 
 def test_role_credentials_send_the_sts_token(start_function, env, emulator):

@@ -130,3 +130,10 @@ def test_variable_names_lists_what_load_reads():
     names = settings.variable_names()
     assert {"DM_ACCOUNT_NAME", "SEND_TOKENS", "CODE_SECRETS", "REDIS_URL", "FC_REGION"} <= names
     assert "PYTHONPATH" not in names
+
+
+def test_proof_audience_defaults_to_email_verification_and_refuses_spaces():
+    assert settings.load(BASE).proof_audience == "email-verification"
+    assert settings.load({**BASE, "PROOF_AUDIENCE": " app-one "}).proof_audience == "app-one"
+    for bad in ("two words", "x" * 257, "caf\u00e9"):
+        assert "PROOF_AUDIENCE" in problems({**BASE, "PROOF_AUDIENCE": bad})

@@ -86,7 +86,7 @@ class Api:
                 # Keys hash addresses; without CODE_SECRETS the send tokens key them.
                 keyring = Keyring(s.code_secrets or s.send_tokens)
                 self.send_limiter = Limiter(
-                    s.send_rate_limits, app.store, keyring.store_key, namespace="send"
+                    s.send_rate_limits, app.store, keyring.store_keys, namespace="send"
                 )
 
     # -- entry points ------------------------------------------------------------
@@ -513,12 +513,7 @@ def _check_link(payload: Mapping[str, Any], hosts: tuple[str, ...]) -> None:
         raise ApiError(
             400, "invalid_request", "payload.link must be an http(s) URL.", field="payload.link"
         )
-    if hosts and (
-        parts.scheme != "https" or parts.hostname.lower() not in {h.lower() for h in hosts}
-    ):
-        raise ApiError(
-            400,
-            "invalid_request",
-            "payload.link must be https on a host listed in SEND_LINK_HOSTS.",
-            field="payload.link",
-        )
+    if hosts:
+        from dmcode.links import check_link  # noqa: PLC0415
+
+        check_link(link, {host.lower() for host in hosts})

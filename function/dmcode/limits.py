@@ -10,12 +10,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 
+from dmcode.addresses import mailbox
 from dmcode.errors import ApiError, retry_after
 from dmcode.settings import RateLimit
 from dmcode.store import Quota, Store
 
-# (scope, value) -> a store key part that does not hold the value in clear.
-Keyer = Callable[[str, str], str]
+# (scope, value) -> store key parts that do not hold the value in clear: one per
+# configured key during a rotation (see `Keyring.store_keys`), all counted together.
+Keyer = Callable[[str, str], Sequence[str]]
 
 
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -79,30 +81,31 @@ class Limiter:
         """The shortest window of a per-address rule: how long a UI should count down."""
         return min((rule.window for rule in self.rules if rule.scope == "to"), default=0)
 
-    def _quota(self, rule: RateLimit, to: str, ip: str) -> Quota | None:
-        """The counter `rule` keeps for this send, or None when its key is unknown.
+    def _quotas(self, rule: RateLimit, to: str, ip: str) -> list[Quota]:
+        """The counters `rule` keeps for this send: one per store key while keys rotate,
+        none when the rule's key is unknown.
 
         A send without a client address (a direct invocation, a /send without `ip`) is
         not counted on `ip` rules: one shared bucket for all of them would let a few
         such sends block every other.
         """
         if rule.scope == "to":
-            subject = self.keyer("to", to)
+            # Every spelling of one mailbox shares its budget.
+            subjects: Sequence[str] = self.keyer("to", mailbox(to))
         elif rule.scope == "ip":
             if _parse_ip(ip) is None:
-                return None
-            subject = self.keyer("ip", ip_bucket(ip))
+                return []
+            subjects = self.keyer("ip", ip_bucket(ip))
         else:
-            subject = "all"
-        return Quota(f"{self.namespace}:{rule.name}:{subject}", rule.count, rule.window)
-
-    def _quotas(self, to: str, ip: str) -> list[Quota]:
-        quotas = (self._quota(rule, to, ip) for rule in self.rules)
-        return [quota for quota in quotas if quota is not None]
+            subjects = ("all",)
+        return [
+            Quota(f"{self.namespace}:{rule.name}:{subject}", rule.count, rule.window)
+            for subject in subjects
+        ]
 
     def take(self, to: str, ip: str) -> None:
         """Counts one send to `to` from `ip`, or raises 429 `rate_limited`."""
-        quotas = self._quotas(to, ip)
+        quotas = [quota for rule in self.rules for quota in self._quotas(rule, to, ip)]
         if not quotas:
             return
         counted, usage = self.store.take(quotas)
@@ -118,6 +121,11 @@ class Limiter:
 
     def refund_recipient(self, to: str) -> None:
         """Gives back what a send cost the per-address rules (the others stay spent)."""
-        quotas = [self._quota(rule, to, "") for rule in self.rules if rule.scope == "to"]
+        quotas = [
+            quota
+            for rule in self.rules
+            if rule.scope == "to"
+            for quota in self._quotas(rule, to, "")
+        ]
         if quotas:
-            self.store.release([quota for quota in quotas if quota is not None])
+            self.store.release(quotas)

@@ -106,13 +106,20 @@ class Keyring:
     def find(self, kid: str) -> Key | None:
         return self._by_kid.get(kid)
 
-    def store_key(self, scope: str, value: str) -> str:
-        """A store key part that names an address or IP without holding it in clear.
+    def store_keys(self, scope: str, value: str) -> tuple[str, ...]:
+        """Store key parts that name an address or IP without holding it in clear: one
+        keyed hash per configured key, newest first.
 
-        Hashed with the current key, so rotating the first key starts limits afresh.
+        State is written and read under every one of them, so rotation loses nothing:
+        a key put in front finds the counters, pointers and marks kept under the older
+        keys, and by the time an old key is dropped, everything since the rotation began
+        has been kept under the new key too. One hash under one key could not do this:
+        any key that stays the same through a rotation is one that never rotates.
         """
-        digest = hmac.new(self.current.store, f"{scope}\0{value}".encode(), hashlib.sha256)
-        return b64url(digest.digest()[:16])
+        data = f"{scope}\0{value}".encode()
+        return tuple(
+            b64url(hmac.new(key.store, data, hashlib.sha256).digest()[:16]) for key in self.keys
+        )
 
 
 def code_mac(key: Key, token_id: bytes, code: str) -> bytes:

@@ -5,8 +5,10 @@ Claims:
 - `iss`: `fc:<FC_REGION>:<FC_FUNCTION_NAME>` as FC sets them for the function, or
   `dmcode` when either is missing (local runs), so a backend can tell which deployment
   vouches for the address;
-- `aud`: `email-verification`, the one purpose these proofs serve;
-- `sub`: the normalised address; `type`: the usage type that was verified;
+- `aud`: PROOF_AUDIENCE, `email-verification` unless set: applications sharing one
+  deployment set their own, or they accept each other's proofs;
+- `sub`: the verified address lowercased (`addresses.canonical`); `type`: the usage
+  type that was verified;
 - `iat`, `exp` (`iat` + 300 s), `jti` (random, for the backend's replay check).
 
 The header names the signing key (`kid`); `/.well-known/jwks.json` publishes the public
@@ -25,7 +27,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from dmcode.otp import Key, Keyring, b64url
 
-AUDIENCE = "email-verification"
 FALLBACK_ISSUER = "dmcode"
 PROOF_TTL = 300
 
@@ -50,7 +51,7 @@ def _json(value: object) -> bytes:
 class Prover:
     """Issues proofs with the first key and publishes the public half of every key."""
 
-    def __init__(self, keyring: Keyring, issuer: str, audience: str = AUDIENCE) -> None:
+    def __init__(self, keyring: Keyring, issuer: str, audience: str) -> None:
         self.keyring = keyring
         self.issuer = issuer
         self.audience = audience

@@ -21,6 +21,15 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-
 
 # Characters that would break the one-line mail header a subject ends up in.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Controls no mail body needs: C0 but tab and line feed (a CR of CRLF goes, its LF
+# stays), DEL and C1. NUL and ESC reached bodies, where ESC starts terminal escapes in
+# text-mode readers.
+BODY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidirectional formatting (Unicode UAX #9: the ALM, LRM and RLM marks, embeddings,
+# overrides, isolates): in a subject a value could reorder what the reader sees around
+# it, as U+202E (right-to-left override) does in phishing. Bodies keep them, since
+# right-to-left names may need isolates, and the subject line is what inbox lists show.
+BIDI = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 KeyPath = tuple[str, ...]
 
@@ -85,7 +94,8 @@ def _escape(value: str) -> str:
     # What html.escape(value, quote=True) does, without importing the html package and
     # its table of two thousand entities into every cold start.
     return (
-        value.replace("&", "&amp;")
+        BODY_CONTROL.sub("", value)
+        .replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")
         .replace('"', "&quot;")
@@ -93,26 +103,29 @@ def _escape(value: str) -> str:
     )
 
 
-def _raw(value: str) -> str:
-    return value
+def _plain(value: str) -> str:
+    return BODY_CONTROL.sub("", value)
 
 
 def _one_line(value: str) -> str:
-    return CONTROL.sub(" ", value)
+    return CONTROL.sub(" ", BIDI.sub("", value))
 
 
 def render_html(template: Compiled, payload: Mapping[str, object]) -> str:
-    """HTML with every value escaped, in text and in attributes alike."""
+    """HTML with every value escaped, in text and in attributes alike, and stripped of
+    the controls in BODY_CONTROL."""
     return _render(template, payload, _escape)
 
 
 def render_text(template: Compiled, payload: Mapping[str, object]) -> str:
-    """A plain-text body: values as they are, since nothing interprets markup there."""
-    return _render(template, payload, _raw)
+    """A plain-text body: values unescaped, since nothing interprets markup there, but
+    stripped of the controls in BODY_CONTROL."""
+    return _render(template, payload, _plain)
 
 
 def render_subject(template: Compiled, payload: Mapping[str, object]) -> str:
-    """One header line: control characters in values become spaces, length is capped."""
+    """One header line: control characters in values become spaces, bidirectional
+    formatting characters go, length is capped."""
     return _render(template, payload, _one_line).strip()[:MAX_SUBJECT].rstrip()
 
 

@@ -23,6 +23,7 @@ STORES = ("redis", "memory")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_RATE_LIMITS = "to:1/60s,to:5/1h,to:20/1d,ip:20/1h,global:1000/1d"
 MAX_ALIAS = 15
+DEFAULT_PROOF_AUDIENCE = "email-verification"
 
 _WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE_RULE = re.compile(r"^(to|ip|global):([1-9][0-9]*)/([1-9][0-9]*)([smhd])$")
@@ -32,6 +33,8 @@ _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$"
 )
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+$")
+# A JWT `aud` is a StringOrURI (RFC 7519): one printable ASCII word, no spaces.
+_AUDIENCE = re.compile(r"^[\x21-\x7e]{1,256}$")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Settings:
     code_length: int = 6
     code_ttl_seconds: int = 600
     code_max_attempts: int = 5
+    proof_audience: str = DEFAULT_PROOF_AUDIENCE
     cors_allow_origins: tuple[str, ...] = ()
     rate_limits: tuple[RateLimit, ...] = ()
     trust_proxy: int = 0
@@ -243,6 +247,10 @@ def load(env: Mapping[str, str]) -> Settings:
             "needs a shared store: set REDIS_URL (or STORE=memory for one instance)",
         )
 
+    proof_audience = r.raw("PROOF_AUDIENCE") or DEFAULT_PROOF_AUDIENCE
+    if not _AUDIENCE.match(proof_audience):
+        r.problem("PROOF_AUDIENCE", "must be 1 to 256 printable ASCII characters without spaces")
+
     default_locale = r.raw("DEFAULT_LOCALE") or "en"
     if not _LOCALE.match(default_locale):
         r.problem("DEFAULT_LOCALE", "must be a language tag such as en or zh-CN")
@@ -272,6 +280,7 @@ def load(env: Mapping[str, str]) -> Settings:
         code_length=r.integer("CODE_LENGTH", 6, 4, 10),
         code_ttl_seconds=r.integer("CODE_TTL_SECONDS", 600, 60, 86_400),
         code_max_attempts=r.integer("CODE_MAX_ATTEMPTS", 5, 1, 100),
+        proof_audience=proof_audience,
         cors_allow_origins=r.items(
             "CORS_ALLOW_ORIGINS", lambda o: bool(_ORIGIN.match(o)), "origin (scheme://host[:port])"
         ),

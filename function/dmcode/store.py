@@ -4,7 +4,7 @@ Two stores speak one small interface: MemoryStore for one instance on purpose (l
 runs, tests) and RedisStore for everything else, since FC runs one request per instance
 and an in-process store protects nothing across instances. Every operation a race could
 break is atomic in both. Callers pass keys already free of addresses and IPs in clear
-(see `Keyring.store_key`).
+(see `Keyring.store_keys`).
 
 RedisStore fails closed: any Redis error or timeout is StoreUnavailable, a 503
 `store_unavailable`, never a request let through unchecked.

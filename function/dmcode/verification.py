@@ -2,9 +2,17 @@
 
 `start` counts the send against RATE_LIMITS before anything is mailed, sends the code
 and answers a sealed token. `check` opens the token, refuses it when it was replaced or
-used, counts the attempt (per token and per address, CODE_MAX_ATTEMPTS each within the
-token's life, a malformed code included) and only then compares keyed hashes in
-constant time. A right code is consumed once and answered with a signed proof.
+used, counts the attempt (CODE_MAX_ATTEMPTS per token, a malformed code included) and
+only then compares keyed hashes in constant time. A right code is consumed once and
+answered with a signed proof.
+
+Limits and the current token key on the mailbox (`addresses.mailbox`), so every
+spelling of one address shares them. Attempts count per token only, so strangers'
+wrong guesses on their own tokens never lock the owner of a freshly mailed code out,
+and guessing still stays bounded per mailbox: only the mailbox's current token can be
+checked, and each token is a mailed code that the per-address rules count, so a day
+allows at most (codes per day) x CODE_MAX_ATTEMPTS guesses (20 x 5 = 100 against 10^6
+codes by default).
 
 A failed send: the per-IP and global budgets stay spent, so probing addresses or DM
 costs the caller as much as a real send. The per-address budget is given back only when
@@ -28,6 +36,7 @@ import time
 from collections.abc import Callable
 
 from dmcode import logs
+from dmcode.addresses import canonical, mailbox
 from dmcode.errors import ApiError, NotSent, retry_after
 from dmcode.limits import Limiter
 from dmcode.otp import Keyring, TokenSealer, new_code
@@ -77,11 +86,14 @@ class VerificationFlow:
         self.clock = clock
         self.keyring = Keyring(settings.code_secrets)
         self.sealer = TokenSealer(self.keyring)
-        self.prover = Prover(self.keyring, default_issuer(os.environ))
-        self.limiter = Limiter(settings.rate_limits, store, self.keyring.store_key)
+        self.prover = Prover(
+            self.keyring, default_issuer(os.environ), audience=settings.proof_audience
+        )
+        self.limiter = Limiter(settings.rate_limits, store, self.keyring.store_keys)
 
-    def _current_key(self, to: str) -> str:
-        return f"cur:{self.keyring.store_key('to', to)}"
+    def _current_keys(self, to: str) -> list[str]:
+        """Where the mailbox's current token id is kept, under every configured key."""
+        return [f"cur:{key}" for key in self.keyring.store_keys("to", mailbox(to))]
 
     def start(self, to: str, usage_type: str, locale: str | None, ip: str) -> dict[str, object]:
         """Mails a new code to `to` (already normalised) and answers its token."""
@@ -102,8 +114,10 @@ class VerificationFlow:
                 logs.event("refund_failed", logging.WARNING, reason="store_unavailable")
             raise
         # Only now does the new token replace the previous one: the mail is on its way.
+        pointer = _pointer(ticket.issued_at, ticket.token_ref)
         try:
-            self.store.put(self._current_key(to), _pointer(ticket.issued_at, ticket.token_ref), ttl)
+            for current_key in self._current_keys(to):
+                self.store.put(current_key, pointer, ttl)
         except StoreUnavailable:
             # The user holds the code: the token must reach them. Until the store
             # records it, the previous token is not refused either.
@@ -114,38 +128,30 @@ class VerificationFlow:
         """The proof for a right code; every other answer is an ApiError."""
         now = self.clock()
         ticket = self.sealer.open(token, now)
-        current_key = self._current_key(ticket.to)
         used_key = f"used:{ticket.token_ref}"
-        current = self.store.get(current_key)
-        # No pointer: none written since a key rotation (or an emptied store); the token decides.
-        if current is not None and _replaced(current, ticket.issued_at, ticket.token_ref):
-            raise _expired()
+        # No pointer at all: none written (an emptied store); the token decides.
+        for current_key in self._current_keys(ticket.to):
+            current = self.store.get(current_key)
+            if current is not None and _replaced(current, ticket.issued_at, ticket.token_ref):
+                raise _expired()
         if self.store.get(used_key) is not None:
             raise _expired()
 
         life = max(1, math.ceil(ticket.expires_at - now))
         limit = self.settings.code_max_attempts
-        quotas = [
-            Quota(f"att:t:{ticket.token_ref}", limit, life),
-            Quota(f"att:to:{self.keyring.store_key('to', ticket.to)}", limit, life),
-        ]
-        counted, usage = self.store.take(quotas)
+        counted, (usage,) = self.store.take([Quota(f"att:t:{ticket.token_ref}", limit, life)])
         if not counted:
-            address_usage = usage[1]
-            # The token is spent until it expires; the address may stay blocked longer.
-            wait = ticket.expires_at - now
-            if address_usage.used >= limit:
-                wait = max(wait, address_usage.ttl)
+            # This token is spent until it expires; a new code brings new attempts.
             raise ApiError(
                 429,
                 "too_many_attempts",
-                "Too many wrong codes; request a new code later.",
-                headers=retry_after(wait),
+                "Too many wrong codes; request a new code.",
+                headers=retry_after(ticket.expires_at - now),
             )
 
         key = self.keyring.find(ticket.kid)
         if key is None or not ticket.matches(key, code.strip()):
-            left = limit - max(u.used for u in usage)
+            left = limit - usage.used
             raise ApiError(
                 400,
                 "invalid_code",
@@ -155,13 +161,13 @@ class VerificationFlow:
             )
         if not self.store.consume(used_key, life + _USED_MARGIN):
             raise _expired()
-        # The address proved itself: its earlier mistakes no longer count against it.
-        self.store.delete(quotas[1].key)
+        # The mail went to the address as typed; backends get one form to match.
+        address = canonical(ticket.to)
         return {
             "valid": True,
-            "to": ticket.to,
+            "to": address,
             "type": ticket.usage_type,
-            "proof": self.prover.issue(ticket.to, ticket.usage_type, now),
+            "proof": self.prover.issue(address, ticket.usage_type, now),
         }
 
     def jwks(self) -> dict[str, object]:
