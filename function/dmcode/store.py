@@ -88,8 +88,6 @@ class Store(Protocol):
         """Marks `key` used for `ttl` seconds; True only for the first caller."""
         ...
 
-    def delete(self, key: str) -> None: ...
-
 
 class MemoryStore:
     """One process's store, safe across threads; time comes from `clock` for tests."""
@@ -157,10 +155,6 @@ class MemoryStore:
                 return False
             self._write(key, "1", now + ttl)
             return True
-
-    def delete(self, key: str) -> None:
-        with self._lock:
-            self._items.pop(key, None)
 
 
 # KEYS: the counters; ARGV: limit and window (ms) per counter, in the same order.
@@ -281,9 +275,6 @@ class RedisStore:
 
     def consume(self, key: str, ttl: int) -> bool:
         return bool(self._run(lambda client: client.set(PREFIX + key, "1", ex=ttl, nx=True)))
-
-    def delete(self, key: str) -> None:
-        self._run(lambda client: client.delete(PREFIX + key))
 
     def close(self) -> None:
         self._redis.close()
