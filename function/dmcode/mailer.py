@@ -22,7 +22,11 @@ from darabonba.exceptions import RetryError, UnretryableException
 from darabonba.runtime import RuntimeOptions
 
 from dmcode.errors import ApiError, retry_after
-from dmcode.settings import Settings
+
+# Credentials are defined beside the settings that read them; callers import them here.
+from dmcode.settings import Credentials, Settings
+
+__all__ = ["Credentials", "CredentialsMissing", "Mailer", "SendResult", "choose_credentials"]
 from dmcode.templates import Rendered
 
 # Codes DM answers when it did not act on the request and asks to come back later.
@@ -33,13 +37,6 @@ _QUOTA_RETRY_AFTER = 600
 # Below this much budget another attempt cannot finish; answer instead.
 _MIN_ATTEMPT_MS = 50
 _BACKOFF_BASE_MS = 100
-
-
-@dataclass(frozen=True)
-class Credentials:
-    access_key_id: str
-    access_key_secret: str
-    security_token: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,8 @@
 
 Claims:
 
-- `iss`: `fc:<FC_REGION>:<FC_FUNCTION_NAME>` as FC sets them for the function, or
-  `dmcode` when either is missing (local runs), so a backend can tell which deployment
-  vouches for the address;
+- `iss`: `Settings.issuer`, `fc:<FC_REGION>:<FC_FUNCTION_NAME>` as FC sets them for the
+  function, so a backend can tell which deployment vouches for the address;
 - `aud`: `email-verification`, the one purpose these proofs serve;
 - `sub`: the normalised address; `type`: the usage type that was verified;
 - `iat`, `exp` (`iat` + 300 s), `jti` (random, for the backend's replay check).
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -26,17 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from dmcode.otp import Key, Keyring, b64url
 
 AUDIENCE = "email-verification"
-FALLBACK_ISSUER = "dmcode"
 PROOF_TTL = 300
-
-
-def default_issuer(env: Mapping[str, str]) -> str:
-    """The function's own name for `iss`, from the variables FC sets."""
-    region = env.get("FC_REGION", "").strip()
-    name = env.get("FC_FUNCTION_NAME", "").strip()
-    if region and name:
-        return f"fc:{region}:{name}"
-    return FALLBACK_ISSUER
 
 
 def _signing_key(key: Key) -> Ed25519PrivateKey:

@@ -16,14 +16,13 @@ spent. The previous token of the address stays valid, since no new code arrived.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 
 from dmcode.errors import ApiError, retry_after
 from dmcode.limits import Limiter
 from dmcode.otp import Keyring, TokenSealer, new_code
-from dmcode.proof import Prover, default_issuer
+from dmcode.proof import Prover
 from dmcode.settings import Settings
 from dmcode.store import Quota, Store
 
@@ -62,7 +61,7 @@ class VerificationFlow:
         self.clock = clock
         self.keyring = Keyring(settings.code_secrets)
         self.sealer = TokenSealer(self.keyring)
-        self.prover = Prover(self.keyring, default_issuer(os.environ))
+        self.prover = Prover(self.keyring, settings.issuer)
         self.limiter = Limiter(settings.rate_limits, store, self.keyring.store_key)
 
     def _current_key(self, to: str) -> str:
