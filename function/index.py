@@ -63,7 +63,7 @@ def initialize(context: Any) -> None:
     except ConfigError as error:
         # Logged once per instance; every request then answers config_error.
         logs.event("config_error", logging.ERROR, variables=error.variables, problems=error.summary)
-        _api = Api(None, error)
+        _api = Api(None, error, configured.base_path)
 
 
 def _instance(context: Any) -> Api:

@@ -191,3 +191,12 @@ def test_role_credentials_follow_the_same_rule():
         }
     )
     assert found == settings.Credentials("STS.id", "secret", None)
+
+
+def test_a_misconfigured_function_behind_a_base_path_answers_its_health_there(start_function):
+    # A custom-domain route (/mail/*) with a bad variable: the probe at /mail/health
+    # must see the 503 config_error, not a 404.
+    fn = start_function({**BASE, "BASE_PATH": "/mail", "DM_TIMEOUT_MS": "soon"})
+    reply = fn.call("GET", "/mail/health")
+    assert reply.status == 503
+    assert reply.body["error"]["variables"] == ["DM_TIMEOUT_MS"]
