@@ -34,7 +34,9 @@ tests/spec/node_modules/.package-lock.json: tests/spec/package.json tests/spec/p
 test: venv system-deps node-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The local runtime is configured from template.yml when node can resolve it.
 run: venv
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory node-deps; fi
 	$(PY) -m local.stack
 
 # FC's code directory for $(DEPLOY_RUNTIME) (build/$(DEPLOY_RUNTIME), template.yml's

@@ -15,7 +15,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from local.fc_runtime import template
+
 ROOT = Path(__file__).resolve().parent.parent
+# template.yml's default function name and region, for when it cannot be resolved
+# (tests/test_local_stack.py checks they stay the template's).
+FUNCTION_NAME = "dm-verification-code"
+FUNCTION_REGION = "cn-hangzhou"
 DEV_KEY_ID = "dev-access-key-id"
 DEV_KEY_SECRET = "dev-access-key-secret"  # noqa: S105 - known to the local emulator only
 DEV_SENDER = "noreply@mail.example.com"
@@ -74,6 +80,25 @@ def _function_env(args: argparse.Namespace, dm_url: str | None, demo_url: str) -
         env["REDIS_URL"] = os.environ["REDIS_URL"]
         env.pop("STORE")
     return env
+
+
+def function_options(function_env: dict[str, str]) -> list[str]:
+    """The local runtime's options: template.yml as `s deploy` resolves it, with the
+    stack's values (and any DEPLOY_* of this shell) as the deploying shell's, so the
+    local function is the deployed one: name and region (the proof's `iss`), entry
+    points, timeouts, memory and every variable. The source in function/ stands in for
+    the package. Without the parser (`make node-deps`), the same identity set here."""
+    if template.parser_available():
+        deploying = {k: v for k, v in os.environ.items() if k.startswith("DEPLOY_")}
+        shell, options = {**deploying, **function_env}, ["--template", str(template.TEMPLATE)]
+    else:
+        print("template.yml not resolved (node packages missing: make node-deps)", flush=True)
+        shell = function_env
+        options = ["--handler", "index.handler", "--initializer", "index.initialize"]
+        options += ["--function", FUNCTION_NAME, "--region", FUNCTION_REGION]
+    for name, value in shell.items():
+        options += ["-e", f"{name}={value}"]
+    return options
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], name: str) -> None:
@@ -156,13 +181,8 @@ def main() -> None:
             str(args.fc_port),
             "--code-dir",
             "function",
-            "--handler",
-            "index.handler",
-            "--initializer",
-            "index.initialize",
+            *function_options(function_env),
         ]
-        for name, value in function_env.items():
-            runtime += ["-e", f"{name}={value}"]
         start("local FC runtime", runtime, f"{fc_url}/health")
         start(
             "demo page",
