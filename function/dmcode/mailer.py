@@ -22,12 +22,12 @@ from darabonba.exceptions import RetryError, UnretryableException
 from darabonba.runtime import RuntimeOptions
 
 from dmcode.errors import ApiError, retry_after
-
-# Credentials are defined beside the settings that read them; callers import them here.
 from dmcode.settings import Credentials, Settings
-
-__all__ = ["Credentials", "CredentialsMissing", "Mailer", "SendResult", "choose_credentials"]
 from dmcode.templates import Rendered
+
+# Credentials are defined beside the settings that read them, and exported from here too
+# for the callers of the mailer.
+__all__ = ["Credentials", "CredentialsMissing", "Mailer", "SendResult", "choose_credentials"]
 
 # Codes DM answers when it did not act on the request and asks to come back later.
 _RETRYABLE_CODES = ("ServiceUnavailable", "InternalError")
