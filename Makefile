@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The runtime `make package` builds for and `s deploy` deploys (template.yml reads the
 # same variable): python3.12 by default, python3.10 where a region has no 3.12.
-DEPLOY_RUNTIME ?= python3.12
+# Empty counts as unset, as for every variable of this project.
+DEPLOY_RUNTIME := $(or $(strip $(DEPLOY_RUNTIME)),python3.12)
 export DEPLOY_RUNTIME
 # Tests run on FC's default runtime's Python (3.12) where the machine has one.
 BASE_PYTHON := $(shell tools/python.sh 3.12 2>/dev/null || command -v python3)
