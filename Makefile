@@ -2,18 +2,26 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-# FC runs python3.10: use it for the venv where the machine has one.
-BASE_PYTHON := $(shell tools/python310.sh 2>/dev/null || command -v python3)
+# The runtime `make package` builds for and `s deploy` deploys (template.yml reads the
+# same variable): python3.12 by default, python3.10 where a region has no 3.12.
+# Empty counts as unset, as for every variable of this project.
+DEPLOY_RUNTIME := $(or $(strip $(DEPLOY_RUNTIME)),python3.12)
+export DEPLOY_RUNTIME
+# Tests run on FC's default runtime's Python (3.12) where the machine has one.
+BASE_PYTHON := $(shell tools/python.sh 3.12 2>/dev/null || command -v python3)
+BASE_VERSION := $(shell $(BASE_PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 # `make run DM_PORT=8125 REAL=1 ...`: the local stack reads these from its environment.
 export HOST DM_PORT FC_PORT DEMO_PORT REAL
 
 .PHONY: venv system-deps node-deps test lint format run package bench fuzz load smoke clean
 
-venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The stamp names the Python version: a venv left from another version is made anew.
+venv: $(VENV)/.installed-$(BASE_VERSION)
+$(VENV)/.installed-$(BASE_VERSION): requirements.txt requirements-dev.txt
+	@test -f $@ || rm -rf $(VENV)
 	@test -x $(PY) || $(BASE_PYTHON) -m venv $(VENV)
-	@$(PY) -c 'import sys; v=sys.version_info[:2]; v == (3, 10) or print(f"warning: tests run on Python {v[0]}.{v[1]}; FC runs 3.10")'
+	@$(PY) -c 'import sys; v=sys.version_info[:2]; v == (3, 12) or print(f"warning: tests run on Python {v[0]}.{v[1]}; FC runs 3.12 by default")'
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
@@ -27,14 +35,19 @@ tests/spec/node_modules/.package-lock.json: tests/spec/package.json tests/spec/p
 test: venv system-deps node-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The local runtime is configured from template.yml when node can resolve it.
 run: venv
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory node-deps; fi
 	$(PY) -m local.stack
 
-# FC's code directory: function/ plus dependencies, compiled by Python 3.10.
+# FC's code directory for $(DEPLOY_RUNTIME) (build/$(DEPLOY_RUNTIME), template.yml's
+# `code:`): function/ plus dependencies, installed and compiled by that runtime's Python.
+# `make package DEPLOY_RUNTIME=python3.10` for the other one.
 package:
-	@PY310="$$(tools/python310.sh)" && "$$PY310" tools/package.py
+	@PY="$$(tools/python.sh $(DEPLOY_RUNTIME))" && "$$PY" tools/package.py --runtime $(DEPLOY_RUNTIME)
 
-# make bench [BENCH_ARGS="--rounds 4 --configs default"]: the function against the bare SDK
+# make bench [BENCH_ARGS="--rounds 4 --configs default --runtimes python3.12"]: the
+# function against the bare SDK, on python3.12 and python3.10 side by side
 bench: venv system-deps
 	$(PY) -m tools.bench $(BENCH_ARGS)
 

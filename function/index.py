@@ -35,19 +35,18 @@ with _kept_for_good():
     import binascii
     import json
     import logging
-    import os
     import uuid
     from collections.abc import Callable, Iterable
     from http import HTTPStatus
     from pathlib import Path
     from typing import Any
 
-    from dmcode import logs
+    from dmcode import logs, settings
     from dmcode.api import MAX_BODY, Api
     from dmcode.app import build
     from dmcode.errors import ApiError, ConfigError
     from dmcode.http import Request, Response
-    from dmcode.mailer import Credentials
+    from dmcode.settings import Credentials
 
 CODE_DIR = Path(__file__).resolve().parent
 
@@ -56,13 +55,15 @@ _api: Api | None = None
 
 def initialize(context: Any) -> None:
     global _api
-    logs.setup(os.environ.get("LOG_LEVEL", "INFO").upper())
+    configured, problems = settings.read()
+    # The level is known even when other variables are wrong: the problems are logged.
+    logs.setup(configured.log_level)
     try:
-        _api = Api(build(os.environ, CODE_DIR))
+        _api = Api(build(configured, problems, CODE_DIR))
     except ConfigError as error:
         # Logged once per instance; every request then answers config_error.
         logs.event("config_error", logging.ERROR, variables=error.variables, problems=error.summary)
-        _api = Api(None, error)
+        _api = Api(None, error, configured.base_path)
 
 
 def _instance(context: Any) -> Api:
@@ -157,11 +158,7 @@ def role_credentials(context: Any) -> Credentials | None:
     token = getattr(creds, "security_token", None) or getattr(creds, "securityToken", None)
     if key_id and secret:
         return Credentials(key_id, secret, token or None)
-    key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
-    secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-    if key_id and secret:
-        return Credentials(key_id, secret, os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None)
-    return None
+    return settings.role_credentials()
 
 
 def _request_id(context: Any) -> str:

@@ -18,14 +18,18 @@ import time
 import urllib.request
 from pathlib import Path
 
+from local.fc_runtime import template
+
 ROOT = Path(__file__).resolve().parent.parent
+# template.yml's default function name and region, for when it cannot be resolved
+# (tests/test_local_stack.py checks they stay the template's).
+FUNCTION_NAME = "dm-verification-code"
+FUNCTION_REGION = "cn-hangzhou"
 DEV_KEY_ID = "dev-access-key-id"
 DEV_KEY_SECRET = "dev-access-key-secret"  # noqa: S105 - known to the local emulator only
 DEV_SENDER = "noreply@mail.example.com"
 DEV_SEND_TOKEN = "dev-send-token-change-me"  # noqa: S105
 DEV_CODE_SECRET = "dev-code-secret-0123456789abcdef0123456789"  # noqa: S105
-# The runtime's default function name, for the invoke CLI line the banner prints.
-FUNCTION = "main"
 ROLE_KEY_ID, ROLE_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 
 
@@ -80,6 +84,25 @@ def _function_env(args: argparse.Namespace, dm_url: str | None, demo_url: str) -
         env["REDIS_URL"] = os.environ["REDIS_URL"]
         env.pop("STORE")
     return env
+
+
+def function_options(function_env: dict[str, str]) -> list[str]:
+    """The local runtime's options: template.yml as `s deploy` resolves it, with the
+    stack's values (and any DEPLOY_* of this shell) as the deploying shell's, so the
+    local function is the deployed one: name and region (the proof's `iss`), entry
+    points, timeouts, memory and every variable. The source in function/ stands in for
+    the package. Without the parser (`make node-deps`), the same identity set here."""
+    if template.parser_available():
+        deploying = {k: v for k, v in os.environ.items() if k.startswith("DEPLOY_")}
+        shell, options = {**deploying, **function_env}, ["--template", str(template.TEMPLATE)]
+    else:
+        print("template.yml not resolved (node packages missing: make node-deps)", flush=True)
+        shell = function_env
+        options = ["--handler", "index.handler", "--initializer", "index.initialize"]
+        options += ["--function", FUNCTION_NAME, "--region", FUNCTION_REGION]
+    for name, value in shell.items():
+        options += ["-e", f"{name}={value}"]
+    return options
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], name: str) -> None:
@@ -167,18 +190,13 @@ def main() -> None:
             str(args.fc_port),
             "--code-dir",
             "function",
-            "--handler",
-            "index.handler",
-            "--initializer",
-            "index.initialize",
+            *function_options(function_env),
             "--api-key",
             f"{DEV_KEY_ID}:{DEV_KEY_SECRET}",
         ]
         if args.real:
             # Inherited from this process's environment, so the secret stays off `ps`.
             runtime.append("--role-credentials-from-env")
-        for name, value in function_env.items():
-            runtime += ["-e", f"{name}={value}"]
         start("local FC runtime", runtime, f"{fc_url}/health")
         start(
             "demo page",
@@ -207,6 +225,7 @@ def main() -> None:
 
 
 def _banner(args: argparse.Namespace, dm_url: str | None, fc_url: str, demo_url: str) -> None:
+    function = os.environ.get("DEPLOY_FUNCTION_NAME") or FUNCTION_NAME
     if args.real:
         print("\n" + "!" * 72)
         print("!! REAL=1: codes go out through REAL DirectMail with your credentials !!")
@@ -225,7 +244,7 @@ def _banner(args: argparse.Namespace, dm_url: str | None, fc_url: str, demo_url:
 
   Or through FC 3.0's API, signed with the local runtime's dev key pair:
 
-    .venv/bin/python -m tools.invoke --fc-endpoint {fc_url} --function {FUNCTION} \\
+    .venv/bin/python -m tools.invoke --fc-endpoint {fc_url} --function {function} \\
       --access-key-id {DEV_KEY_ID} --access-key-secret {DEV_KEY_SECRET} --to you@example.com
 
   Ctrl-C stops everything.

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.function",
     "tests.fixtures.node",
     "tests.fixtures.logs",
+    "tests.fixtures.package",
 ]

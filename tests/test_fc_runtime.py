@@ -1,4 +1,4 @@
-"""The local FC runtime behaves as FC 3.0's python3.10 runtime behind an HTTP trigger."""
+"""The local FC runtime behaves as FC 3.0's Python runtimes behind an HTTP trigger."""
 
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ def test_repeated_headers_are_joined_with_commas(sample: Runtime) -> None:
     assert event["headers"]["X-Multi"] == "1,2"
 
 
-def test_context_and_environment_match_fc_python310(sample: Runtime) -> None:
+def test_context_and_environment_match_fc_python(sample: Runtime) -> None:
     reply = call(sample, "GET", "/echo")
     context = reply.json()["context"]
     assert context["request_id"] == reply.headers["X-Fc-Request-Id"]

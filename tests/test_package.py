@@ -1,6 +1,7 @@
-"""The code directory `make package` builds, run the way FC runs it: Python 3.10, a
-read-only tree, nothing on sys.path but the code directory and its python/ folder, and
-DirectMail reached over real HTTP (the local emulator)."""
+"""The code directory `make package` builds, for each runtime (python3.12 and
+python3.10), run the way FC runs it: that runtime's Python, a read-only tree, nothing on
+sys.path but the code directory and its python/ folder, and DirectMail reached over real
+HTTP (the local emulator)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import re
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from local.dm_emulator import Emulator
 from tests.fixtures.emulator import SENDER, STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN
+from tests.fixtures.package import BuiltFor, ReadOnlyFor
 from tools import package
 
 # Runs inside the packaged tree. Prints one JSON object: the handler's answer and where
@@ -43,35 +44,34 @@ print(json.dumps({
 """
 # PEP 552: bit 0 set = hash-based; bit 1 = check_source. Unchecked-hash is 0b01.
 UNCHECKED_HASH = 0b01
-# Wheels that run on FC's python3.10 runtime (glibc 2.17 or later, x86_64).
+# Wheels that run on FC's Python runtimes (Debian: glibc 2.17 or later, x86_64).
 GLIBC_217 = 17
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> package.Package:
-    """The package, built once per session away from any developer's build/."""
-    try:
-        return package.build(tmp_path_factory.mktemp("package") / "code")
-    except package.PackageError as error:
-        pytest.fail(str(error))
+@pytest.fixture(scope="module", params=sorted(package.RUNTIMES))
+def runtime(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
 
 
-@pytest.fixture(scope="session")
-def read_only(built: package.Package, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A copy without write permission anywhere, as FC mounts the code."""
-    copy = tmp_path_factory.mktemp("read-only") / "code"
-    subprocess.run(["cp", "-a", str(built.path), str(copy)], check=True)
-    subprocess.run(["chmod", "-R", "a-w", str(copy)], check=True)
-    yield copy
-    subprocess.run(["chmod", "-R", "u+w", str(copy)], check=True)
+@pytest.fixture
+def built(runtime: str, package_for: BuiltFor) -> package.Package:
+    return package_for(runtime)
+
+
+@pytest.fixture
+def read_only(runtime: str, read_only_for: ReadOnlyFor) -> Path:
+    return read_only_for(runtime)
 
 
 def tree_listing(root: Path) -> list[str]:
     return sorted(str(path.relative_to(root)) for path in root.rglob("*"))
 
 
-def run_packaged(code: Path, event: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    python = package.find_python310()
+def run_packaged(
+    runtime: str, code: Path, event: dict[str, Any], env: dict[str, str]
+) -> dict[str, Any]:
+    python = package.find_python(runtime)
     result = subprocess.run(
         [
             python,
@@ -98,7 +98,7 @@ def run_packaged(code: Path, event: dict[str, Any], env: dict[str, str]) -> dict
 
 
 def test_packaged_handler_sends_through_directmail_from_a_read_only_tree(
-    read_only: Path, emulator: Emulator
+    runtime: str, read_only: Path, emulator: Emulator
 ) -> None:
     before = tree_listing(read_only)
     env = {
@@ -110,7 +110,7 @@ def test_packaged_handler_sends_through_directmail_from_a_read_only_tree(
     }
     event = {"to": "Alice@Example.COM", "type": "SignIn", "payload": {"code": "123456"}}
 
-    output = run_packaged(read_only, event, env)
+    output = run_packaged(runtime, read_only, event, env)
 
     answer = json.loads(output["answer"])
     assert answer["ok"] is True
@@ -126,12 +126,12 @@ def test_packaged_handler_sends_through_directmail_from_a_read_only_tree(
 
 
 def test_packaged_code_imports_nothing_from_outside_the_package(
-    read_only: Path, emulator: Emulator
+    runtime: str, read_only: Path, emulator: Emulator
 ) -> None:
     env = {"DM_ACCOUNT_NAME": SENDER, "DM_ENDPOINT": emulator.url, "LOG_LEVEL": "WARNING"}
     event = {"to": "bob@example.com", "type": "Register", "payload": {"code": "654321"}}
 
-    output = run_packaged(read_only, event, env)
+    output = run_packaged(runtime, read_only, event, env)
 
     stdlib = os.path.realpath(output["stdlib"])
     allowed = (str(read_only) + os.sep, stdlib + os.sep)
@@ -141,7 +141,7 @@ def test_packaged_code_imports_nothing_from_outside_the_package(
     assert not [p for p in output["sys_path"] if "site-packages" in p]
 
 
-def test_every_native_wheel_fits_fc_python310_on_x86_64(built: package.Package) -> None:
+def test_every_native_wheel_fits_the_runtime_on_x86_64(built: package.Package) -> None:
     wheels = list((built.path / "python").glob("*.dist-info/WHEEL"))
     assert wheels
     native = 0
@@ -154,15 +154,17 @@ def test_every_native_wheel_fits_fc_python310_on_x86_64(built: package.Package) 
         if all(tag.endswith("-none-any") for tag in tags):
             continue
         native += 1
-        assert any(fits_fc(tag) for tag in tags), f"{wheel.parent.name}: {tags}"
+        assert any(fits_fc(tag, built.runtime) for tag in tags), f"{wheel.parent.name}: {tags}"
     assert native > 0, "aiohttp and cryptography ship native code; none was checked"
 
 
-def fits_fc(tag: str) -> bool:
+def fits_fc(tag: str, runtime: str) -> bool:
     interpreter, abi, platform = tag.split("-")
+    major, minor = package.RUNTIMES[runtime]
+    own = f"cp{major}{minor}"
     abi3 = re.match(r"^cp3(\d+)$", interpreter)
-    python_ok = (interpreter, abi) == ("cp310", "cp310") or (
-        abi == "abi3" and abi3 is not None and int(abi3[1]) <= 10
+    python_ok = (interpreter, abi) == (own, own) or (
+        abi == "abi3" and abi3 is not None and int(abi3[1]) <= minor
     )
     if not python_ok or not platform.endswith("_x86_64"):
         return False
@@ -179,19 +181,22 @@ def test_modules_loaded_only_when_configured_ship_too(built: package.Package) ->
         assert (built.path / "python" / module / "__init__.py").is_file(), module
 
 
-def test_async_timeout_is_installed_for_python310(built: package.Package) -> None:
-    # aiohttp needs it below 3.11 only: a pip run by a newer Python leaves it out.
-    assert (built.path / "python" / "async_timeout" / "__init__.py").is_file()
+def test_dependency_markers_follow_the_runtime(built: package.Package) -> None:
+    # aiohttp needs async-timeout below 3.11 only: a pip run by a newer Python than
+    # python3.10 leaves it out, and the function then fails to import there.
+    installed = (built.path / "python" / "async_timeout" / "__init__.py").is_file()
+    assert installed == (package.RUNTIMES[built.runtime] < (3, 11))
 
 
-def test_every_module_has_unchecked_hash_bytecode_for_python310(
+def test_every_module_has_unchecked_hash_bytecode_for_the_runtime(
     built: package.Package,
 ) -> None:
+    tag = package.cache_tag(built.runtime)
     sources = list(built.path.rglob("*.py"))
     assert len(sources) > 100
     missing, wrong_mode = [], []
     for source in sources:
-        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-310.pyc"
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
         if not pyc.is_file():
             missing.append(str(source.relative_to(built.path)))
             continue
@@ -201,7 +206,7 @@ def test_every_module_has_unchecked_hash_bytecode_for_python310(
             wrong_mode.append(str(pyc.relative_to(built.path)))
     assert missing == []
     assert wrong_mode == []
-    foreign = [p for p in built.path.rglob("*.pyc") if ".cpython-310." not in p.name]
+    foreign = [p for p in built.path.rglob("*.pyc") if f".{tag}." not in p.name]
     assert foreign == []
 
 
@@ -229,9 +234,7 @@ def test_summary_reports_files_and_sizes(built: package.Package) -> None:
     assert f"{built.files} files" in built.summary()
 
 
-def test_failed_build_leaves_the_previous_package_in_place(
-    built: package.Package, tmp_path: Path
-) -> None:
+def test_failed_build_leaves_the_previous_package_in_place(tmp_path: Path) -> None:
     output = tmp_path / "code"
     output.mkdir()
     (output / "index.py").write_text("previous = True\n")
@@ -257,6 +260,8 @@ def test_cli_builds_and_prints_the_summary(tmp_path: Path) -> None:
         [
             sys.executable,
             str(Path(package.__file__)),
+            "--runtime",
+            "python3.12",
             "--out",
             str(output),
             "--source",
@@ -271,5 +276,12 @@ def test_cli_builds_and_prints_the_summary(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"built {output} with ")
-    assert (output / "__pycache__" / "index.cpython-310.pyc").is_file()
+    assert result.stdout.startswith(f"built {output} for python3.12 with ")
+    assert (output / "__pycache__" / "index.cpython-312.pyc").is_file()
+
+
+def test_each_runtime_is_built_where_template_yml_deploys_it_from() -> None:
+    assert package.output_for("python3.12") == package.ROOT / "build" / "python3.12"
+    assert package.output_for("python3.10") == package.ROOT / "build" / "python3.10"
+    with pytest.raises(package.PackageError, match=r"python3\.9"):
+        package.find_python("python3.9")

@@ -10,8 +10,9 @@ import jwt
 import pytest
 
 from dmcode.otp import Keyring, b64url, b64url_decode
-from dmcode.proof import PROOF_TTL, Prover, default_issuer
+from dmcode.proof import PROOF_TTL, Prover
 from dmcode.settings import DEFAULT_PROOF_AUDIENCE as AUDIENCE
+from dmcode.settings import load
 
 OLD_KEY = "old-secret-0123456789-abcdefghijklmnop"
 NEW_KEY = "new-secret-0123456789-abcdefghijklmnop"
@@ -123,4 +124,4 @@ def test_every_proof_has_its_own_jti(prover: Prover) -> None:
     ],
 )
 def test_the_issuer_names_the_function_when_fc_says_which(env: dict[str, str], issuer: str) -> None:
-    assert default_issuer(env) == issuer
+    assert load({"DM_ACCOUNT_NAME": "noreply@mail.example.com", **env}).issuer == issuer

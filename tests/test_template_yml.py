@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -15,14 +14,11 @@ from typing import Any
 import pytest
 
 from dmcode import settings
+from local.fc_runtime import template as spec
 from tools import package
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yml"
-SPEC_DIR = ROOT / "tests" / "spec"
-CHECK_SCRIPT = SPEC_DIR / "check-template.js"
-# CI lays shared/ beside the clone; so does every developer machine of this project.
-SCHEMA = ROOT.parent / "shared" / "fc3" / "schema.json"
 
 # Set by FC inside every function; a template must never try to set them.
 FC_PROVIDED = re.compile(r"^(FC_|ALIBABA_CLOUD_)")
@@ -47,24 +43,15 @@ ENV_REFERENCE = re.compile(r"^\$\{env\('(?P<name>[A-Z0-9_]+)'(?:, '(?P<default>[
 
 @pytest.fixture(scope="session")
 def template_tools(spec_tools: Path) -> Path:
-    if not SCHEMA.is_file():
-        pytest.fail(f"fc3 schema missing: expected {SCHEMA} (shared/ beside the repository)")
+    assert spec.SCHEMA.is_file(), "the fc3 schema is kept in the repository"
+    assert spec.SCHEMA.resolve().is_relative_to(ROOT), "no test reads outside the checkout"
     return spec_tools
 
 
 def run_check(text: str, workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Runs the parser on `text` from a scratch directory, so no developer's .env or
     ~/.s credentials take part."""
-    (workdir / "template.yml").write_text(text, encoding="utf-8")
-    return subprocess.run(
-        ["node", str(CHECK_SCRIPT), "template.yml", str(SCHEMA)],
-        cwd=workdir,
-        check=False,
-        env={"PATH": os.environ["PATH"], "HOME": str(workdir), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return spec.run_parser(text, env, workdir)
 
 
 def resources(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
@@ -160,9 +147,41 @@ def test_fc3_props_are_valid_against_the_component_schema(deployed: dict[str, An
 
 def test_runtime_and_code_directory_are_what_make_package_builds(deployed: dict[str, Any]) -> None:
     props = deployed["props"]
-    assert props["runtime"] == "python3.10"
-    assert (ROOT / props["code"]).resolve() == package.OUTPUT
+    assert props["runtime"] == package.DEFAULT_RUNTIME == "python3.12"
+    assert (ROOT / props["code"]).resolve() == package.output_for("python3.12")
     assert props["environmentVariables"]["PYTHONPATH"] == "/code/python"
+
+
+@pytest.mark.parametrize("runtime", sorted(package.RUNTIMES))
+def test_the_deploying_shell_chooses_the_runtime_and_its_package(
+    template_tools: Path, tmp_path: Path, runtime: str
+) -> None:
+    env = {**DEPLOY_ENV, "DEPLOY_RUNTIME": runtime}
+    (fc3,) = [
+        item
+        for item in resources(
+            run_check(TEMPLATE.read_text(encoding="utf-8"), tmp_path, env)
+        ).values()
+        if item["component"] == "fc3"
+    ]
+    assert fc3["valid"], fc3["errors"]
+    assert fc3["props"]["runtime"] == runtime
+    assert (ROOT / fc3["props"]["code"]).resolve() == package.output_for(runtime)
+
+
+def test_an_accesskey_only_deploy_without_a_role_resolves(
+    template_tools: Path, tmp_path: Path
+) -> None:
+    # What the Logto Aliyun DM guide sets users up with: a pair and no role.
+    env = {
+        "DM_ACCOUNT_NAME": DEPLOY_ENV["DM_ACCOUNT_NAME"],
+        "DM_ACCESS_KEY_ID": "LTAI-test",
+        "DM_ACCESS_KEY_SECRET": "test-secret",
+    }
+    result = run_check(TEMPLATE.read_text(encoding="utf-8"), tmp_path, env)
+    (fc3,) = [item for item in resources(result).values() if item["component"] == "fc3"]
+    assert fc3["valid"], fc3["errors"]
+    assert fc3["props"]["role"] == ""
 
 
 def test_handler_and_initializer_are_functions_of_index_py(deployed: dict[str, Any]) -> None:
@@ -286,9 +305,15 @@ def test_role_can_be_assumed_by_function_compute_only() -> None:
     assert statement["Principal"] == {"Service": ["fc.aliyuncs.com"]}
 
 
-def test_deny_policy_names_the_deployed_function(deployed: dict[str, Any]) -> None:
+def test_deny_policy_keeps_the_function_configuration_from_readers(
+    deployed: dict[str, Any],
+) -> None:
+    # GetFunction answers the environment (tokens, keys), and so does ListFunctions.
     deny = json.loads((ROOT / "deploy" / "deny-get-function.json").read_text(encoding="utf-8"))
-    (statement,) = deny["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Action"] == "fc:GetFunction"
-    assert statement["Resource"].endswith(f":functions/{deployed['props']['functionName']}")
+    get, listing = deny["Statement"]
+    assert get["Effect"] == listing["Effect"] == "Deny"
+    assert get["Action"] == "fc:GetFunction"
+    assert get["Resource"].endswith(f":functions/{deployed['props']['functionName']}")
+    # ListFunctions is granted on the account's functions as a whole.
+    assert listing["Action"] == "fc:ListFunctions"
+    assert listing["Resource"] == "acs:fc:*:*:functions/*"

@@ -5,11 +5,14 @@ processes (tools/bench_child.py), project and baseline alternating within each r
 that a noisy machine slows both alike. Medians are reported with the ratio (the median
 of the per-round ratios); absolute times are not comparable across machines or runs.
 
-Figures, for the default configuration and again with Redis configured:
+Figures, for each FC runtime (python3.12 and python3.10, side by side: each runs on its
+own Python and its own package), for the default configuration and again with Redis
+configured:
 
-- cold start: fresh process -> first response, in the development venv (bytecode cached);
-- cold start as FC runs it: Python 3.10 with `-I -S -B` (FC's code directory is
-  read-only, so nothing can cache bytecode there) in `make package`'s output, against
+- cold start: fresh process -> first response, the function's source on the package's
+  dependencies (bytecode cached);
+- cold start as FC runs it: `-I -S -B` (FC's code directory is read-only, so nothing
+  can cache bytecode there) in `make package`'s output, against
   the same package without its bytecode (what shipping bytecode buys), and for
   reference the bare SDK from the same two trees;
 - warm request p50 and p99: `handler(event)` for `POST /send` against one bare
@@ -19,6 +22,7 @@ Figures, for the default configuration and again with Redis configured:
 - TCP connections the emulator saw for all of an instance's sends (keep-alive: 1).
 
 Usage: python -m tools.bench [--rounds 2] [--requests 2000] [--out bench/latest.json]
+                             [--runtimes python3.12,python3.10] [--configs default,redis]
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ class Config:
     # `make package`'s output, and the same files without bytecode.
     package: Path
     source: Path
+    # The FC runtime, and the interpreter that runs it here.
+    runtime: str
+    python: str
 
 
 @dataclass
@@ -101,7 +108,12 @@ def measure(
     runner: Runner, config: Config, env: dict[str, str], args: argparse.Namespace
 ) -> Samples:
     samples = Samples()
-    venv_paths = {"project": [package.SOURCE], "sdk": []}
+    # The runtime's own Python has no venv: the package's dependencies stand in for one.
+    venv_paths = {
+        "project": [package.SOURCE, config.package / "python"],
+        "sdk": [config.package / "python"],
+    }
+    venv_flags = ("-I", "-S")
     fc = {
         "project": [config.package, config.package / "python"],
         "source": [config.source, config.source / "python"],
@@ -115,7 +127,13 @@ def measure(
         order = _alternate(round_number, ("project", "sdk"))
         pair = [
             runner.start(
-                mode, env, paths=venv_paths[mode], requests=args.requests, warmup=args.warmup
+                mode,
+                env,
+                paths=venv_paths[mode],
+                python=config.python,
+                flags=venv_flags,
+                requests=args.requests,
+                warmup=args.warmup,
             )
             for mode in order
         ]
@@ -129,7 +147,9 @@ def measure(
             samples.modules[mode] = result["modules"]
         for repeat in range(args.cold_repeats - 1):
             for mode in _alternate(round_number + repeat + 1, ("project", "sdk")):
-                result = runner.cold(mode, env, paths=venv_paths[mode])
+                result = runner.cold(
+                    mode, env, paths=venv_paths[mode], python=config.python, flags=venv_flags
+                )
                 samples.cold[mode].append(result["cold_s"])
                 samples.phases[mode].append(result["phases"])
         for repeat in range(args.cold_repeats):
@@ -137,7 +157,7 @@ def measure(
             for kind in _alternate(round_number + repeat, kinds):
                 mode = "sdk" if kind.startswith("sdk") else "project"
                 result = runner.cold(
-                    mode, env, paths=fc[kind], python=args.python310, flags=fc_flags
+                    mode, env, paths=fc[kind], python=config.python, flags=fc_flags
                 )
                 samples.fc[kind].append(result["cold_s"])
         print(f"  {config.name}: round {round_number + 1}/{args.rounds} done", flush=True)
@@ -155,22 +175,30 @@ def prime(runner: Runner, env: dict[str, str]) -> dict[str, str | None]:
     return {"subject": message.subject, "html": message.html, "text": message.text}
 
 
-def build_packages(args: argparse.Namespace) -> dict[str, Path]:
-    """The packages both configurations deploy, built in parallel when not cached."""
+def build_packages(args: argparse.Namespace) -> dict[tuple[str, str], Path]:
+    """The packages each runtime and configuration deploy, keyed (runtime, config),
+    built in parallel when not cached."""
     requirements = {
         "default": package.REQUIREMENTS.read_text(encoding="utf-8"),
         # Deploying with REDIS_URL needs the client in the package.
         "redis": bench_trees.requirements_with(ROOT / "requirements-dev.txt", "redis"),
     }
-    wanted = {name: requirements[name] for name in args.configs}
+    wanted = {
+        (runtime, name): requirements[name] for runtime in args.runtimes for name in args.configs
+    }
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(wanted)) as pool:
         futures = {
-            name: pool.submit(
-                bench_trees.cached_package, args.cache, f"package-{name}", text, args.python310
+            (runtime, name): pool.submit(
+                bench_trees.cached_package,
+                args.cache,
+                f"package-{runtime}-{name}",
+                text,
+                args.pythons[runtime],
+                runtime,
             )
-            for name, text in wanted.items()
+            for (runtime, name), text in wanted.items()
         }
-        return {name: future.result() for name, future in futures.items()}
+        return {key: future.result() for key, future in futures.items()}
 
 
 def config_env(name: str, redis_url: str | None) -> dict[str, str]:
@@ -195,6 +223,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--cold-repeats", type=int, default=3, help="cold starts per side and round"
     )
     parser.add_argument("--configs", default="default,redis", help="default and/or redis")
+    parser.add_argument(
+        "--runtimes",
+        default=",".join(package.RUNTIMES),
+        help="FC runtimes to measure side by side (python3.12 and/or python3.10)",
+    )
     parser.add_argument("--out", type=Path, default=RESULT, help="result file (JSON)")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where packages are kept")
     args = parser.parse_args(argv)
@@ -202,6 +235,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = set(args.configs) - {"default", "redis"}
     if unknown or not args.configs:
         parser.error(f"--configs takes default and/or redis, not {', '.join(unknown)}")
+    args.runtimes = [name.strip() for name in args.runtimes.split(",") if name.strip()]
+    if not args.runtimes or set(args.runtimes) - set(package.RUNTIMES):
+        parser.error(f"--runtimes takes {' and/or '.join(package.RUNTIMES)}")
     if min(args.rounds, args.requests, args.cold_repeats) < 1 or args.warmup < 0:
         parser.error("--rounds, --requests and --cold-repeats must be at least 1")
     return args
@@ -219,7 +255,7 @@ def _result(
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "python": platform.python_version(),
-            "python_fc": args.python310,
+            "python_fc": args.pythons,
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
         },
@@ -240,10 +276,11 @@ def _result(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if sys.version_info[:2] != (3, 10):
-        print("bench: run it with Python 3.10, as FC does (make bench)", file=sys.stderr)
+    try:
+        args.pythons = {runtime: package.find_python(runtime) for runtime in args.runtimes}
+    except package.PackageError as error:
+        print(f"bench: {error}", file=sys.stderr)
         return 2
-    args.python310 = package.find_python310()
     started = time.monotonic()
     # The venv figures are for an instance with its bytecode cached, as the SDK's is.
     compileall.compile_dir(str(package.SOURCE), quiet=1)
@@ -260,12 +297,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         redis_url = (
             stack.enter_context(bench_stack.redis_server()) if "redis" in args.configs else None
         )
-        for name in args.configs:
-            built = packages[name]
-            package_copy = bench_trees.linked_copy(built, work / f"{name}-package")
-            source = bench_trees.linked_copy(built, work / f"{name}-source", bytecode=False)
-            sizes[name] = bench_trees.sizes(package_copy)
-            configs.append(Config(name, config_env(name, redis_url), package_copy, source))
+        for (runtime, name), built in packages.items():
+            key = f"{runtime} {name}"
+            package_copy = bench_trees.linked_copy(built, work / f"{runtime}-{name}-package")
+            source = bench_trees.linked_copy(
+                built, work / f"{runtime}-{name}-source", bytecode=False
+            )
+            sizes[key] = bench_trees.sizes(package_copy)
+            configs.append(
+                Config(
+                    key,
+                    config_env(name, redis_url),
+                    package_copy,
+                    source,
+                    runtime,
+                    args.pythons[runtime],
+                )
+            )
         runner = Runner(emulator, work, {})
         runner.mail = prime(runner, child_env({}, emulator))
         for config in configs:

@@ -61,9 +61,9 @@ def _inputs_digest(requirements: str, python: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_package(cache: Path, name: str, requirements: str, python: str) -> Path:
+def cached_package(cache: Path, name: str, requirements: str, python: str, runtime: str) -> Path:
     """The package for these inputs, built only when no build of them exists yet."""
-    key = _inputs_digest(requirements, python)
+    key = _inputs_digest(requirements, f"{runtime}:{python}")
     output = cache / f"{name}-{key}" / "code"
     if output.is_dir():
         return output
@@ -72,7 +72,7 @@ def cached_package(cache: Path, name: str, requirements: str, python: str) -> Pa
     output.parent.mkdir(parents=True, exist_ok=True)
     pinned = output.parent / "requirements.txt"
     pinned.write_text(requirements, encoding="utf-8")
-    package.build(output, python=python, requirements=pinned)
+    package.build(output, runtime=runtime, python=python, requirements=pinned)
     return output
 
 
@@ -140,7 +140,7 @@ def _files(site: Path, info: Path) -> set[Path]:
             continue
         files.add(path)
         if path.suffix == ".py":
-            files.update(path.parent.glob(f"__pycache__/{path.stem}.cpython-310*.pyc"))
+            files.update(path.parent.glob(f"__pycache__/{path.stem}.cpython-3*.pyc"))
     return files
 
 

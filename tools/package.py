@@ -1,18 +1,22 @@
 """Builds the code directory that template.yml deploys (`make package`), without Docker.
 
-Layout, as FC's python3.10 runtime expects it with `PYTHONPATH=/code/python`:
+One directory per FC runtime (python3.12, the default, or python3.10), laid out as FC
+expects it with `PYTHONPATH=/code/python`:
 
-    build/code/index.py, dmcode/ ...   the function's own source (from function/)
-    build/code/python/                 the dependencies of requirements.txt
+    build/<runtime>/index.py, dmcode/ ...   the function's own source (from function/)
+    build/<runtime>/python/                 the dependencies of requirements.txt
 
-Two things decide how it is built, both checked on real machines:
+template.yml's `code:` names the directory of the runtime it deploys, so a package built
+for the other runtime cannot be deployed by mistake. Two things decide how it is built,
+both checked on real machines:
 
 - pip evaluates environment markers against the interpreter that runs it, whatever
-  `--python-version` says, so the install runs under a Python 3.10 (a 3.11 pip drops
-  `async-timeout`, and the function then fails to import on FC).
+  `--python-version` says, so the install runs under the runtime's own Python (a 3.11
+  pip drops `async-timeout`, which aiohttp needs below 3.11, and the function then fails
+  to import on python3.10); native wheels are version-specific too.
 - FC's code directory is read-only, so Python cannot cache bytecode there: the package
-  ships `.pyc` files compiled by 3.10 in unchecked-hash mode, which stay valid after the
-  zip upload has changed every mtime.
+  ships `.pyc` files compiled by the runtime's Python in unchecked-hash mode, which stay
+  valid after the zip upload has changed every mtime.
 
 The build happens in a temporary directory beside the target and replaces the target
 only once it is complete, so a failed build never leaves half a package behind.
@@ -35,8 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "function"
 REQUIREMENTS = ROOT / "requirements.txt"
-OUTPUT = ROOT / "build" / "code"
-FIND_PYTHON310 = ROOT / "tools" / "python310.sh"
+BUILD = ROOT / "build"
+FIND_PYTHON = ROOT / "tools" / "python.sh"
+# FC 3.0's Python runtimes this function supports, and the interpreter version of each.
+RUNTIMES = {"python3.12": (3, 12), "python3.10": (3, 10)}
+DEFAULT_RUNTIME = "python3.12"
 PLATFORM = "manylinux2014_x86_64"
 # Where FC mounts the code; compiled files name their sources under it (as tracebacks
 # on FC will), not under the temporary build directory.
@@ -72,6 +79,7 @@ class Package:
     """What was built, as `make package` reports it."""
 
     path: Path
+    runtime: str
     python: str
     files: int
     size: int
@@ -79,7 +87,7 @@ class Package:
 
     def summary(self) -> str:
         return (
-            f"built {self.path} with {self.python}: {self.files} files, "
+            f"built {self.path} for {self.runtime} with {self.python}: {self.files} files, "
             f"{_mib(self.size)} unpacked, {_mib(self.zipped_size)} zipped"
         )
 
@@ -102,20 +110,39 @@ def _python_version(python: str) -> tuple[int, int] | None:
     return int(major), int(minor)
 
 
-def find_python310(explicit: str | None = None) -> str:
-    """The interpreter that installs and compiles: `explicit`, this one if it is 3.10,
-    or the one tools/python310.sh finds."""
+def output_for(runtime: str) -> Path:
+    """Where `make package` builds for `runtime`: the `code:` template.yml deploys."""
+    return BUILD / runtime
+
+
+def version_of(runtime: str) -> tuple[int, int]:
+    """(major, minor) of an FC runtime's Python, or PackageError for another runtime."""
+    if runtime not in RUNTIMES:
+        raise PackageError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+    return RUNTIMES[runtime]
+
+
+def cache_tag(runtime: str) -> str:
+    """The bytecode tag of the runtime's Python: `cpython-312` for python3.12."""
+    major, minor = version_of(runtime)
+    return f"cpython-{major}{minor}"
+
+
+def find_python(runtime: str = DEFAULT_RUNTIME, explicit: str | None = None) -> str:
+    """The interpreter of `runtime`: `explicit`, this one if it is that version, or the
+    one tools/python.sh finds ($PYTHON312/$PYTHON310, PATH, pyenv)."""
+    version = version_of(runtime)
     if explicit is not None:
-        if _python_version(explicit) != (3, 10):
-            raise PackageError(f"{explicit} is not a working Python 3.10")
+        if _python_version(explicit) != version:
+            raise PackageError(f"{explicit} is not a working Python {version[0]}.{version[1]}")
         return explicit
-    if (sys.version_info.major, sys.version_info.minor) == (3, 10):
+    if (sys.version_info.major, sys.version_info.minor) == version:
         return sys.executable
     result = subprocess.run(
-        ["bash", str(FIND_PYTHON310)], capture_output=True, text=True, check=False
+        ["bash", str(FIND_PYTHON), runtime], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise PackageError(result.stderr.strip() or "no Python 3.10 found")
+        raise PackageError(result.stderr.strip() or f"no Python for {runtime} found")
     return result.stdout.strip()
 
 
@@ -132,7 +159,7 @@ def _copy_source(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(*SOURCE_IGNORE))
 
 
-def _install_requirements(python: str, requirements: Path, target: Path) -> None:
+def _install_requirements(python: str, runtime: str, requirements: Path, target: Path) -> None:
     has_pip = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, check=False)
     if has_pip.returncode != 0:
         raise PackageError(f"{python} has no pip; add it with: {python} -m ensurepip --upgrade")
@@ -152,7 +179,7 @@ def _install_requirements(python: str, requirements: Path, target: Path) -> None
             PLATFORM,
             "--only-binary=:all:",
             "--python-version",
-            "3.10",
+            runtime.removeprefix("python"),
             "--implementation",
             "cp",
             "-r",
@@ -165,10 +192,11 @@ def _install_requirements(python: str, requirements: Path, target: Path) -> None
     shutil.rmtree(target / "bin", ignore_errors=True)
 
 
-def _drop_foreign_bytecode(tree: Path) -> None:
-    """Removes bytecode that Python 3.10 would never load (wheels rarely ship some)."""
+def _drop_foreign_bytecode(tree: Path, runtime: str) -> None:
+    """Removes bytecode the runtime's Python would never load (wheels rarely ship some)."""
+    tag = f".{cache_tag(runtime)}."
     for pyc in tree.rglob("*.py[co]"):
-        if pyc.parent.name != "__pycache__" or ".cpython-310." not in pyc.name:
+        if pyc.parent.name != "__pycache__" or tag not in pyc.name:
             pyc.unlink()
 
 
@@ -228,43 +256,58 @@ def _replace(built: Path, output: Path) -> None:
 
 
 def build(
-    output: Path = OUTPUT,
+    output: Path | None = None,
     *,
+    runtime: str = DEFAULT_RUNTIME,
     python: str | None = None,
     source: Path = SOURCE,
     requirements: Path = REQUIREMENTS,
 ) -> Package:
-    """Builds the code directory at `output`, replacing what was there only on success."""
-    interpreter = find_python310(python)
+    """Builds the code directory for `runtime` at `output` (default build/<runtime>),
+    replacing what was there only on success; PackageError says what went wrong."""
+    interpreter = find_python(runtime, python)
+    output = output_for(runtime) if output is None else output
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}.building-", dir=output.parent))
     try:
         tree = work / "code"
         _copy_source(source, tree)
-        _install_requirements(interpreter, requirements, tree / "python")
-        _drop_foreign_bytecode(tree)
+        _install_requirements(interpreter, runtime, requirements, tree / "python")
+        _drop_foreign_bytecode(tree, runtime)
         _compile(interpreter, tree)
         _normalise_modes(tree)
         files, size, zipped = _measure(tree)
         _replace(tree, output)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return Package(output, interpreter, files, size, zipped)
+    return Package(output, runtime, interpreter, files, size, zipped)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Builds the code directory that template.yml deploys."
     )
-    parser.add_argument("--out", type=Path, default=OUTPUT, help="code directory to build")
-    parser.add_argument("--python", help="Python 3.10 to install and compile with")
+    parser.add_argument(
+        "--runtime",
+        choices=sorted(RUNTIMES),
+        default=os.environ.get("DEPLOY_RUNTIME") or DEFAULT_RUNTIME,
+        help="FC runtime to build for (default: $DEPLOY_RUNTIME, else python3.12)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="code directory to build (default: build/<runtime>)"
+    )
+    parser.add_argument("--python", help="the runtime's Python to install and compile with")
     parser.add_argument("--source", type=Path, default=SOURCE, help="the function's source")
     parser.add_argument("--requirements", type=Path, default=REQUIREMENTS)
     args = parser.parse_args(argv)
     try:
         package = build(
-            args.out, python=args.python, source=args.source, requirements=args.requirements
+            args.out,
+            runtime=args.runtime,
+            python=args.python,
+            source=args.source,
+            requirements=args.requirements,
         )
     except PackageError as error:
         print(f"package: {error}", file=sys.stderr)

@@ -56,10 +56,14 @@ Handler = Callable[[Request, dict[str, Any], "Credentials | None", _Trace], Resp
 
 
 class Api:
-    def __init__(self, app: App | None, config_error: ConfigError | None = None) -> None:
+    def __init__(
+        self, app: App | None, config_error: ConfigError | None = None, base_path: str = ""
+    ) -> None:
+        """`app`, or the `config_error` every request answers; `base_path` matters then
+        too, so that a custom-domain route's `/health` answers 503, not 404."""
         self.app = app
         self.config_error = config_error
-        self.base_path = app.settings.base_path if app else ""
+        self.base_path = app.settings.base_path if app else base_path
         self.origins = frozenset(app.settings.cors_allow_origins) if app else frozenset()
         self.flow: VerificationFlow | None = None
         self.send_limiter: Limiter | None = None

@@ -1,4 +1,4 @@
-"""Builds everything an instance needs, once, from the environment.
+"""Builds everything an instance needs, once, from its settings.
 
 A misconfigured function still starts: it answers every request with `config_error`
 naming the variables, instead of crashing in a loop where only FC's logs would tell.
@@ -6,12 +6,11 @@ naming the variables, instead of crashing in a loop where only FC's logs would t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dmcode import settings as settings_module
 from dmcode import templates
 from dmcode.errors import ConfigError
 from dmcode.mailer import Mailer
@@ -31,26 +30,17 @@ class App:
     store: Store | None
 
 
-def build(environ: Mapping[str, str], code_dir: Path) -> App:
-    """The instance's parts, or ConfigError with every problem found."""
-    problems: list[tuple[str, str]] = []
-    try:
-        settings = settings_module.load(environ)
-    except ConfigError as error:
-        problems.extend(error.problems)
-        # Templates are still checked so that one deploy shows every problem.
-        settings = Settings(
-            account_name="",
-            templates_json=environ.get("DM_TEMPLATES") or None,
-            templates_file=environ.get("DM_TEMPLATES_FILE") or None,
-            default_locale=environ.get("DEFAULT_LOCALE") or "en",
-        )
+def build(settings: Settings, problems: Sequence[tuple[str, str]], code_dir: Path) -> App:
+    """The instance's parts from `settings_module.read`'s answer, or ConfigError with
+    every problem found (the templates are checked even when settings had problems, so
+    that one deploy shows them all)."""
+    found = list(problems)
     try:
         template_set = templates.load(settings, code_dir)
     except ConfigError as error:
-        problems.extend(error.problems)
-    if problems:
-        raise ConfigError(problems)
+        found.extend(error.problems)
+    if found:
+        raise ConfigError(found)
     store: Store | None = None
     if settings.public_flow_enabled or settings.send_rate_limits:
         # Imported only when configured, like everything the public flow needs.

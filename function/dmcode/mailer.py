@@ -35,10 +35,14 @@ from darabonba.exceptions import RetryError, UnretryableException
 from darabonba.runtime import RuntimeOptions
 
 from dmcode.errors import ApiError, NotSent, retry_after
-from dmcode.settings import Settings
+from dmcode.settings import Credentials, Settings
 from dmcode.templates import Rendered
 
 T = TypeVar("T")
+
+# Credentials are defined beside the settings that read them, and exported from here too
+# for the callers of the mailer.
+__all__ = ["Credentials", "CredentialsMissing", "Mailer", "SendResult", "choose_credentials"]
 
 # Codes DM answers when it did not act on the request and asks to come back later.
 _RETRYABLE_CODES = ("ServiceUnavailable", "InternalError")
@@ -57,13 +61,6 @@ _BACKOFF_BASE_MS = 100
 # those idle timeouts, a busy instance still reuses its connection, and an idle one
 # pays one new connection (a TLS handshake, tens of milliseconds in-region).
 IDLE_REUSE_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class Credentials:
-    access_key_id: str
-    access_key_secret: str
-    security_token: str | None = None
 
 
 @dataclass(frozen=True)

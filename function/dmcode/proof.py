@@ -2,9 +2,8 @@
 
 Claims:
 
-- `iss`: `fc:<FC_REGION>:<FC_FUNCTION_NAME>` as FC sets them for the function, or
-  `dmcode` when either is missing (local runs), so a backend can tell which deployment
-  vouches for the address;
+- `iss`: `Settings.issuer`, `fc:<FC_REGION>:<FC_FUNCTION_NAME>` as FC sets them for the
+  function, so a backend can tell which deployment vouches for the address;
 - `aud`: PROOF_AUDIENCE, `email-verification` unless set: applications sharing one
   deployment set their own, or they accept each other's proofs;
 - `sub`: the verified address lowercased (`addresses.canonical`); `type`: the usage
@@ -20,24 +19,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from dmcode.otp import Key, Keyring, b64url
 
-FALLBACK_ISSUER = "dmcode"
 PROOF_TTL = 300
-
-
-def default_issuer(env: Mapping[str, str]) -> str:
-    """The function's own name for `iss`, from the variables FC sets."""
-    region = env.get("FC_REGION", "").strip()
-    name = env.get("FC_FUNCTION_NAME", "").strip()
-    if region and name:
-        return f"fc:{region}:{name}"
-    return FALLBACK_ISSUER
 
 
 def _signing_key(key: Key) -> Ed25519PrivateKey:

@@ -1,17 +1,23 @@
-"""Configuration read from the environment once per instance.
+"""Configuration read from the environment once per instance; the only module that
+reads the environment at all.
 
-Every problem is collected before anything is raised, so one failed deploy shows all of
-them; a message names the variable and the kind of value it wanted, never the value of a
-secret.
+One rule for every variable: an empty or whitespace-only value is unset (its default:
+template.yml passes `""` for each optional variable the deploying shell leaves out),
+surrounding whitespace is stripped, names of regions, networks, stores and log levels
+are case-insensitive, and a bad value is a problem naming the variable, never an
+exception. Every problem is collected before anything is raised, so one failed deploy
+shows all of them; a message names the variable and the kind of value it wanted, never
+the value of a secret.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from dmcode.errors import ConfigError
 
@@ -21,6 +27,8 @@ REGIONS = ("cn-hangzhou", "ap-southeast-1", "ap-southeast-2", "eu-central-1", "u
 NETWORKS = ("public", "vpc")
 STORES = ("redis", "memory")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# The proof's `iss` where FC does not name the function (FC_REGION, FC_FUNCTION_NAME).
+FALLBACK_ISSUER = "dmcode"
 DEFAULT_RATE_LIMITS = "to:1/60s,to:5/1h,to:20/1d,ip:20/1h,global:1000/1d"
 MAX_ALIAS = 15
 DEFAULT_PROOF_AUDIENCE = "email-verification"
@@ -35,6 +43,24 @@ _ORIGIN = re.compile(
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+$")
 # A JWT `aud` is a StringOrURI (RFC 7519): one printable ASCII word, no spaces.
 _AUDIENCE = re.compile(r"^[\x21-\x7e]{1,256}$")
+# What the Redis client reads from REDIS_URL (redis.connection.parse_url).
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+# The role's STS credentials as FC sets them in the environment; rotated while the
+# instance lives, so read on every request (see `role_credentials`).
+ROLE_CREDENTIAL_VARIABLES = (
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An AccessKey pair, with the STS token when it belongs to a role."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,7 @@ class Settings:
     network: str = "public"
     endpoint: str | None = None
     fc_region: str | None = None
+    fc_function_name: str | None = None
     templates_json: str | None = None
     templates_file: str | None = None
     tag_name: str | None = None
@@ -89,6 +116,14 @@ class Settings:
     @property
     def public_flow_enabled(self) -> bool:
         return bool(self.code_secrets)
+
+    @property
+    def issuer(self) -> str:
+        """The proof's `iss`: `fc:<FC_REGION>:<FC_FUNCTION_NAME>` as FC sets them for the
+        function (the local runtime sets them from template.yml too), else `dmcode`."""
+        if self.fc_region and self.fc_function_name:
+            return f"fc:{self.fc_region}:{self.fc_function_name}"
+        return FALLBACK_ISSUER
 
     @property
     def dm_endpoint(self) -> tuple[str, str]:
@@ -126,14 +161,16 @@ class _Reader:
             self.problem(name, f"must be at most {max_len} characters (got {len(value)})")
         return value
 
-    def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
+    def choice(self, name: str, options: tuple[str, ...], default: T) -> str | T:
+        """One of `options`, matched case-insensitively and answered as spelled there."""
         value = self.raw(name)
         if value is None:
             return default
-        if value not in options:
-            self.problem(name, f"must be one of {', '.join(options)}")
-            return default
-        return value
+        for option in options:
+            if option.lower() == value.lower():
+                return option
+        self.problem(name, f"must be one of {', '.join(options)}")
+        return default
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         value = self.raw(name)
@@ -188,9 +225,43 @@ def _valid_token(token: str) -> bool:
     return len(token) >= 16 and all(33 <= ord(c) < 127 for c in token)
 
 
-def load(env: Mapping[str, str]) -> Settings:
-    """Builds Settings from `env`, or raises ConfigError listing every problem."""
-    r = _Reader(env)
+def _redis_url_problem(url: str) -> str | None:
+    """Why the Redis client would refuse `url` (it raises ValueError at start), if it would."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "is not a URL the Redis client can read (check the port and any [IPv6] brackets)"
+    if parts.scheme not in _REDIS_SCHEMES:
+        return "must start with redis://, rediss:// or unix://"
+    if parts.scheme == "unix":
+        return None if parts.path else "must name the socket's path, like unix:///run/redis.sock"
+    if not parts.hostname:
+        return "must name a host, like redis://host:6379/0"
+    if port == 0:
+        return "must have a port between 1 and 65535"
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        return "must end with a database number, like redis://host:6379/0"
+    return None
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Builds Settings from `env` (default: the process environment), or raises
+    ConfigError listing every problem."""
+    settings, problems = read(env)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def read(env: Mapping[str, str] | None = None) -> tuple[Settings, list[tuple[str, str]]]:
+    """Settings from `env` (default: the process environment) and every problem found.
+
+    With problems, the Settings hold the default in place of each bad value, so that
+    what is still usable (the log level, the templates' check) can go on.
+    """
+    r = _Reader(os.environ if env is None else env)
 
     account_name = r.text("DM_ACCOUNT_NAME")
     if account_name is None:
@@ -207,6 +278,7 @@ def load(env: Mapping[str, str]) -> Settings:
     region = r.choice("DM_REGION", REGIONS, "cn-hangzhou")
     network = r.choice("DM_NETWORK", NETWORKS, "public")
     fc_region = r.raw("FC_REGION")
+    fc_function_name = r.raw("FC_FUNCTION_NAME")
     endpoint = r.raw("DM_ENDPOINT")
     if endpoint is not None and not _ENDPOINT.match(endpoint):
         r.problem("DM_ENDPOINT", "must be a URL with scheme and host, like https://host[:port]")
@@ -226,12 +298,11 @@ def load(env: Mapping[str, str]) -> Settings:
     rate_limits = r.rate_limits("RATE_LIMITS", DEFAULT_RATE_LIMITS)
 
     code_secrets = r.items("CODE_SECRETS", lambda s: len(s) >= 32, "key (32 characters or more)")
-    store = r.raw("STORE")
-    if store is not None and store not in STORES:
-        r.problem("STORE", f"must be one of {', '.join(STORES)}")
+    store = r.choice("STORE", STORES, None)
     redis_url = r.raw("REDIS_URL")
-    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        r.problem("REDIS_URL", "must start with redis://, rediss:// or unix://")
+    redis_problem = None if redis_url is None else _redis_url_problem(redis_url)
+    if redis_problem is not None:
+        r.problem("REDIS_URL", redis_problem)
     if store == "redis" and redis_url is None:
         r.problem("REDIS_URL", "is required by STORE=redis")
     if code_secrets and redis_url is None and store != "memory":
@@ -246,6 +317,13 @@ def load(env: Mapping[str, str]) -> Settings:
             "SEND_RATE_LIMITS",
             "needs a shared store: set REDIS_URL (or STORE=memory for one instance)",
         )
+    send_tokens = r.items("SEND_TOKENS", _valid_token, "token (16+ printable characters)")
+    if send_rate_limits and not send_tokens and not code_secrets:
+        # The limits key on keyed hashes of addresses, never the addresses themselves.
+        r.problem(
+            "SEND_RATE_LIMITS",
+            "needs a key to hash addresses with: set SEND_TOKENS or CODE_SECRETS",
+        )
 
     proof_audience = r.raw("PROOF_AUDIENCE") or DEFAULT_PROOF_AUDIENCE
     if not _AUDIENCE.match(proof_audience):
@@ -254,10 +332,12 @@ def load(env: Mapping[str, str]) -> Settings:
     default_locale = r.raw("DEFAULT_LOCALE") or "en"
     if not _LOCALE.match(default_locale):
         r.problem("DEFAULT_LOCALE", "must be a language tag such as en or zh-CN")
+        default_locale = "en"
 
     base_path = (r.raw("BASE_PATH") or "").rstrip("/")
     if base_path and (not base_path.startswith("/") or "?" in base_path or "#" in base_path):
         r.problem("BASE_PATH", "must be a path starting with /")
+        base_path = ""
 
     settings = Settings(
         account_name=account_name or "",
@@ -268,12 +348,13 @@ def load(env: Mapping[str, str]) -> Settings:
         network=network,
         endpoint=endpoint,
         fc_region=fc_region,
+        fc_function_name=fc_function_name,
         templates_json=templates_json,
         templates_file=templates_file,
         tag_name=r.text("DM_TAG_NAME", max_len=128),
         reply_address=r.text("DM_REPLY_ADDRESS"),
         timeout_ms=r.integer("DM_TIMEOUT_MS", 5000, 100, 120_000),
-        send_tokens=r.items("SEND_TOKENS", _valid_token, "token (16+ printable characters)"),
+        send_tokens=send_tokens,
         send_link_hosts=r.items("SEND_LINK_HOSTS", lambda h: bool(_HOST.match(h)), "host name"),
         send_rate_limits=send_rate_limits,
         code_secrets=code_secrets,
@@ -292,9 +373,20 @@ def load(env: Mapping[str, str]) -> Settings:
         base_path=base_path,
         log_level=r.choice("LOG_LEVEL", LOG_LEVELS, "INFO"),
     )
-    if r.problems:
-        raise ConfigError(r.problems)
-    return settings
+    return settings, r.problems
+
+
+def role_credentials(env: Mapping[str, str] | None = None) -> Credentials | None:
+    """The function role's STS credentials from `env` (default: the process environment),
+    or None without a key pair.
+
+    Called on every request rather than once: FC rotates them in a running instance.
+    """
+    r = _Reader(os.environ if env is None else env)
+    key_id, secret, token = (r.raw(name) for name in ROLE_CREDENTIAL_VARIABLES)
+    if key_id is None or secret is None:
+        return None
+    return Credentials(key_id, secret, token)
 
 
 class _Recorder(dict[str, str]):
@@ -308,12 +400,13 @@ class _Recorder(dict[str, str]):
 
 
 def variable_names() -> frozenset[str]:
-    """Every variable `load` reads, found by watching it read an empty environment.
+    """Every variable the function reads, found by watching `read` and
+    `role_credentials` read an empty environment.
 
-    Deploy checks compare this with template.yml, so the list can never drift from the
-    code that reads it.
+    Deploy checks compare this with template.yml, and the configuration tests set each
+    one empty, blank and bad, so the list can never drift from the code that reads it.
     """
     recorder = _Recorder()
-    with contextlib.suppress(ConfigError):
-        load(recorder)
+    read(recorder)
+    role_credentials(recorder)
     return frozenset(recorder.names)

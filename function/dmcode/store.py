@@ -285,7 +285,14 @@ class RedisStore:
 def open_store(settings: Settings) -> Store:
     """Redis when REDIS_URL is set, else the in-process store if STORE=memory asks for it."""
     if settings.redis_url:
-        return RedisStore(settings.redis_url)
+        try:
+            return RedisStore(settings.redis_url)
+        except ValueError:
+            # Settings checks the URL's shape; the client also parses options in its
+            # query (?socket_timeout=...), and a bad one must not stop the instance.
+            raise ConfigError(
+                [("REDIS_URL", "has an option the Redis client cannot read")]
+            ) from None
     if settings.store == "memory":
         return MemoryStore()
     raise ConfigError(

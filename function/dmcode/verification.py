@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 
@@ -40,7 +39,7 @@ from dmcode.addresses import canonical, mailbox
 from dmcode.errors import ApiError, NotSent, retry_after
 from dmcode.limits import Limiter
 from dmcode.otp import Keyring, TokenSealer, new_code
-from dmcode.proof import Prover, default_issuer
+from dmcode.proof import Prover
 from dmcode.settings import Settings
 from dmcode.store import Quota, Store, StoreUnavailable
 
@@ -86,9 +85,7 @@ class VerificationFlow:
         self.clock = clock
         self.keyring = Keyring(settings.code_secrets)
         self.sealer = TokenSealer(self.keyring)
-        self.prover = Prover(
-            self.keyring, default_issuer(os.environ), audience=settings.proof_audience
-        )
+        self.prover = Prover(self.keyring, settings.issuer, settings.proof_audience)
         self.limiter = Limiter(settings.rate_limits, store, self.keyring.store_keys)
 
     def _current_keys(self, to: str) -> list[str]:

@@ -18,6 +18,7 @@ from local.fc_runtime.config import (
     read_env_file,
 )
 from local.fc_runtime.runtime import Runtime
+from local.fc_runtime.template import TemplateError, fc3_props, runtime_config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,6 +26,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9000)
     p.add_argument("--code-dir", type=Path, default=Path("function"))
+    p.add_argument(
+        "--template",
+        type=Path,
+        help="configure from this template.yml's fc3 props as `s deploy` resolves them "
+        "(handler, initializer, timeouts, memory, function name, region, environment), "
+        "as `s local start` does; -e and --env-file are then the deploying shell's "
+        "environment, and the options they set below are ignored",
+    )
     p.add_argument("--handler", default="index.handler")
     p.add_argument("--initializer")
     p.add_argument("--env-file", type=Path, action="append", default=[])
@@ -72,6 +81,16 @@ def config_from(args: argparse.Namespace) -> RuntimeConfig:
     for path in args.env_file:
         env.update(read_env_file(path))
     env.update(parse_assignment(item) for item in args.env)
+    if args.template is not None:
+        return runtime_config(
+            fc3_props(env, args.template),
+            args.code_dir.resolve(),
+            instances=args.instances,
+            service=args.service,
+            account_id=args.account_id,
+            credentials=role_credentials(args),
+            api_keys=dict(parse_api_key(item) for item in args.api_key),
+        )
     return RuntimeConfig(
         code_dir=args.code_dir.resolve(),
         handler=args.handler,
@@ -95,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     try:
         config = config_from(args)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TemplateError) as exc:
         p.error(str(exc))
     if not config.code_dir.is_dir():
         p.error(f"--code-dir {config.code_dir} is not a directory")

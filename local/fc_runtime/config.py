@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,12 @@ class Credentials:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """Options of one local runtime; defaults mirror a small FC 3.0 python3.10 function."""
+    """Options of one local runtime; defaults mirror a small FC 3.0 python function.
+
+    `python` runs the instances (the runtime's interpreter: python3.12 or python3.10);
+    `isolated` keeps the machine's site-packages off `sys.path`, as on FC, where only the
+    code directory, PYTHONPATH and the standard library are there.
+    """
 
     code_dir: Path
     handler: str = "index.handler"
@@ -41,6 +47,8 @@ class RuntimeConfig:
     # Key pairs the FC API paths (2016-08-15 and 2023-03-30) accept: AccessKeyId -> secret.
     api_keys: dict[str, str] = field(default_factory=dict)
     max_body_bytes: int = MAX_BODY_BYTES
+    python: str = sys.executable
+    isolated: bool = False
 
     @property
     def init_timeout(self) -> float:

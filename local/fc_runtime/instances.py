@@ -8,7 +8,6 @@ import os
 import queue
 import select
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +134,15 @@ class Instance:
         worker_in, self.to_worker = os.pipe()
         self.from_worker, worker_out = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, str(WORKER), str(worker_in), str(worker_out)],
+            [
+                self.config.python,
+                # No `site`: nothing of this machine's site-packages, only the code
+                # directory, PYTHONPATH and the standard library.
+                *(["-S"] if self.config.isolated else []),
+                str(WORKER),
+                str(worker_in),
+                str(worker_out),
+            ],
             cwd=self.config.code_dir,
             env=function_env(self.config),
             pass_fds=(worker_in, worker_out),

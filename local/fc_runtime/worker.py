@@ -60,7 +60,7 @@ class Tracing:
 
 @dataclass
 class FCContext:
-    """The context FC's python3.10 runtime passes to `initialize` and `handler`."""
+    """The context FC's Python runtimes pass to `initialize` and `handler`."""
 
     account_id: str
     request_id: str

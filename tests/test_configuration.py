@@ -1,0 +1,202 @@
+"""One rule for every variable the function reads, proved through the real entry points
+(`index.initialize`, then `index.handler`): empty or blank means the default, a bad value
+is a `config_error` naming the variable, and the instance starts either way.
+
+The variables come from `settings.variable_names()`, which watches the code read them:
+a new variable fails `test_every_variable_the_function_reads_is_covered` until it is
+given a bad value here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dmcode import settings
+from tests.fixtures.function import SENDER
+
+BASE = {"DM_ACCOUNT_NAME": SENDER}
+REQUIRED = {"DM_ACCOUNT_NAME"}
+# A value each variable must refuse, with the variable the problem names (a pair's
+# missing half names the other one).
+BAD: dict[str, tuple[dict[str, str], str]] = {
+    "DM_ACCOUNT_NAME": ({"DM_ACCOUNT_NAME": "not-an-address"}, "DM_ACCOUNT_NAME"),
+    "DM_FROM_ALIAS": ({"DM_FROM_ALIAS": "An alias of more than 15"}, "DM_FROM_ALIAS"),
+    "DM_ACCESS_KEY_ID": ({"DM_ACCESS_KEY_ID": "id-without-secret"}, "DM_ACCESS_KEY_SECRET"),
+    "DM_ACCESS_KEY_SECRET": ({"DM_ACCESS_KEY_SECRET": "secret-alone"}, "DM_ACCESS_KEY_ID"),
+    "DM_REGION": ({"DM_REGION": "mars-1"}, "DM_REGION"),
+    "DM_NETWORK": ({"DM_NETWORK": "satellite"}, "DM_NETWORK"),
+    "DM_ENDPOINT": ({"DM_ENDPOINT": "127.0.0.1:8025"}, "DM_ENDPOINT"),
+    "DM_TEMPLATES": ({"DM_TEMPLATES": "not json"}, "DM_TEMPLATES"),
+    "DM_TEMPLATES_FILE": ({"DM_TEMPLATES_FILE": "no-such-file.json"}, "DM_TEMPLATES_FILE"),
+    "DM_TAG_NAME": ({"DM_TAG_NAME": "t" * 129}, "DM_TAG_NAME"),
+    "DM_TIMEOUT_MS": ({"DM_TIMEOUT_MS": "soon"}, "DM_TIMEOUT_MS"),
+    "SEND_TOKENS": ({"SEND_TOKENS": "short"}, "SEND_TOKENS"),
+    "SEND_LINK_HOSTS": ({"SEND_LINK_HOSTS": "https://example.com/"}, "SEND_LINK_HOSTS"),
+    "SEND_RATE_LIMITS": ({"SEND_RATE_LIMITS": "to:5/1y", "STORE": "memory"}, "SEND_RATE_LIMITS"),
+    "CODE_SECRETS": ({"CODE_SECRETS": "short", "STORE": "memory"}, "CODE_SECRETS"),
+    "CODE_LENGTH": ({"CODE_LENGTH": "99"}, "CODE_LENGTH"),
+    "CODE_TTL_SECONDS": ({"CODE_TTL_SECONDS": "-1"}, "CODE_TTL_SECONDS"),
+    "CODE_MAX_ATTEMPTS": ({"CODE_MAX_ATTEMPTS": "lots"}, "CODE_MAX_ATTEMPTS"),
+    "CORS_ALLOW_ORIGINS": ({"CORS_ALLOW_ORIGINS": "example.com"}, "CORS_ALLOW_ORIGINS"),
+    "RATE_LIMITS": ({"RATE_LIMITS": "user:1/60s"}, "RATE_LIMITS"),
+    "TRUST_PROXY": ({"TRUST_PROXY": "all"}, "TRUST_PROXY"),
+    "REDIS_URL": ({"REDIS_URL": "redis://127.0.0.1:notaport/0"}, "REDIS_URL"),
+    "STORE": ({"STORE": "disk"}, "STORE"),
+    "DEFAULT_LOCALE": ({"DEFAULT_LOCALE": "english!"}, "DEFAULT_LOCALE"),
+    "BASE_PATH": ({"BASE_PATH": "mail"}, "BASE_PATH"),
+    "LOG_LEVEL": ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+}
+# Free text: any value is accepted (FC sets the FC_* and ALIBABA_CLOUD_* ones itself).
+FREE_TEXT = {
+    "DM_REPLY_ADDRESS",
+    "FC_REGION",
+    "FC_FUNCTION_NAME",
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
+}
+NAMES = sorted(settings.variable_names())
+
+
+def health(start_function, env: dict[str, str]) -> tuple[int, Any]:
+    """Starts an instance with `env` (initialize must not raise) and asks /health."""
+    reply = start_function(env).call("GET", "/health")
+    return reply.status, reply.body
+
+
+def test_every_variable_the_function_reads_is_covered():
+    assert set(NAMES) == set(BAD) | FREE_TEXT
+
+
+@pytest.mark.parametrize("blank", ["", "  ", "\t\n"], ids=["empty", "spaces", "whitespace"])
+@pytest.mark.parametrize("name", NAMES)
+def test_an_empty_or_blank_value_means_the_default(start_function, name, blank):
+    assert settings.read({**BASE, name: blank}) == settings.read(BASE) or name in REQUIRED
+    status, body = health(start_function, {**BASE, name: blank})
+    if name in REQUIRED:
+        assert status == 503
+        assert body["error"]["variables"] == [name]
+    else:
+        assert status == 200, body
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_a_bad_value_is_a_config_error_naming_the_variable(start_function, name):
+    env, named = BAD[name]
+    status, body = health(start_function, {**BASE, **env})
+    assert status == 503
+    assert body["error"]["code"] == "config_error"
+    assert named in body["error"]["variables"]
+    assert named in body["error"]["message"]
+
+
+@pytest.mark.parametrize("name", sorted(FREE_TEXT))
+def test_free_text_variables_take_any_value(start_function, name):
+    status, _ = health(start_function, {**BASE, name: " any value, even \u00e9 "})
+    assert status == 200
+
+
+def test_surrounding_whitespace_is_stripped():
+    loaded = settings.load(
+        {
+            **BASE,
+            "DM_FROM_ALIAS": "  Example  ",
+            "DM_TIMEOUT_MS": " 2500\n",
+            "SEND_TOKENS": " token-0123456789abcdef ",
+        }
+    )
+    assert loaded.from_alias == "Example"
+    assert loaded.timeout_ms == 2500
+    assert loaded.send_tokens == ("token-0123456789abcdef",)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("LOG_LEVEL", "debug", "DEBUG"),
+        ("LOG_LEVEL", " Warning ", "WARNING"),
+        ("STORE", "MEMORY", "memory"),
+        ("DM_NETWORK", "VPC", "vpc"),
+        ("DM_REGION", "AP-Southeast-1", "ap-southeast-1"),
+    ],
+)
+def test_names_of_levels_stores_networks_and_regions_ignore_case(name, value, expected):
+    field = {
+        "LOG_LEVEL": "log_level",
+        "STORE": "store",
+        "DM_NETWORK": "network",
+        "DM_REGION": "region",
+    }[name]
+    assert getattr(settings.load({**BASE, name: value}), field) == expected
+
+
+def test_a_lower_case_log_level_starts_and_serves(start_function):
+    status, _ = health(start_function, {**BASE, "LOG_LEVEL": "debug"})
+    assert status == 200
+
+
+def test_send_limits_without_a_key_to_hash_addresses_are_a_config_error(start_function):
+    # Neither SEND_TOKENS nor CODE_SECRETS: the limits would have no key for their hashes.
+    status, body = health(
+        start_function, {**BASE, "STORE": "memory", "SEND_RATE_LIMITS": "to:5/1h"}
+    )
+    assert status == 503
+    assert body["error"]["variables"] == ["SEND_RATE_LIMITS"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:notaport/0",
+        "redis://[::1:6379",
+        "redis://127.0.0.1:6379/zero",
+        "redis:///0",
+        "unix://",
+        "http://127.0.0.1:6379/0",
+    ],
+)
+def test_a_redis_url_the_client_cannot_read_is_a_config_error(start_function, url):
+    env = {**BASE, "CODE_SECRETS": "k" * 32, "REDIS_URL": url}
+    status, body = health(start_function, env)
+    assert status == 503
+    assert body["error"]["variables"] == ["REDIS_URL"]
+    assert "127.0.0.1" not in body["error"]["message"]  # a URL can carry a password
+
+
+def test_a_redis_option_the_client_cannot_read_is_a_config_error(start_function):
+    env = {
+        **BASE,
+        "CODE_SECRETS": "k" * 32,
+        "REDIS_URL": "redis://127.0.0.1:6379/0?socket_timeout=soon",
+    }
+    status, body = health(start_function, env)
+    assert status == 503
+    assert body["error"]["variables"] == ["REDIS_URL"]
+
+
+def test_role_credentials_follow_the_same_rule():
+    assert settings.role_credentials({}) is None
+    assert (
+        settings.role_credentials(
+            {"ALIBABA_CLOUD_ACCESS_KEY_ID": " ", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret"}
+        )
+        is None
+    )
+    found = settings.role_credentials(
+        {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": " STS.id ",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
+            "ALIBABA_CLOUD_SECURITY_TOKEN": "",
+        }
+    )
+    assert found == settings.Credentials("STS.id", "secret", None)
+
+
+def test_a_misconfigured_function_behind_a_base_path_answers_its_health_there(start_function):
+    # A custom-domain route (/mail/*) with a bad variable: the probe at /mail/health
+    # must see the 503 config_error, not a 404.
+    fn = start_function({**BASE, "BASE_PATH": "/mail", "DM_TIMEOUT_MS": "soon"})
+    reply = fn.call("GET", "/mail/health")
+    assert reply.status == 503
+    assert reply.body["error"]["variables"] == ["DM_TIMEOUT_MS"]
