@@ -38,6 +38,7 @@ BAD: dict[str, tuple[dict[str, str], str]] = {
     "CODE_LENGTH": ({"CODE_LENGTH": "99"}, "CODE_LENGTH"),
     "CODE_TTL_SECONDS": ({"CODE_TTL_SECONDS": "-1"}, "CODE_TTL_SECONDS"),
     "CODE_MAX_ATTEMPTS": ({"CODE_MAX_ATTEMPTS": "lots"}, "CODE_MAX_ATTEMPTS"),
+    "PROOF_AUDIENCE": ({"PROOF_AUDIENCE": "two words"}, "PROOF_AUDIENCE"),
     "CORS_ALLOW_ORIGINS": ({"CORS_ALLOW_ORIGINS": "example.com"}, "CORS_ALLOW_ORIGINS"),
     "RATE_LIMITS": ({"RATE_LIMITS": "user:1/60s"}, "RATE_LIMITS"),
     "TRUST_PROXY": ({"TRUST_PROXY": "all"}, "TRUST_PROXY"),
