@@ -127,10 +127,16 @@ def on_color(color: str) -> str:
     return "#ffffff" if 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.066 else "#1f2328"
 
 
-def _text(phrase: str) -> str:
-    """A phrase as HTML text: escaped, with `{name}` as the escaped brand placeholder."""
+def _text(phrase: str, isolate: bool = True) -> str:
+    """A phrase as HTML text: escaped, with `{name}` as the escaped brand placeholder.
+
+    The name is isolated (<bdi>, HTML's bidi isolation) so that a Latin name in Arabic,
+    or an Arabic name in English, cannot pull the punctuation after it to the wrong
+    side; <title> holds text only, so it gets the bare placeholder.
+    """
     escaped = phrase.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped.replace("{name}", "{{ brand.name }}")
+    name = "<bdi>{{ brand.name }}</bdi>" if isolate else "{{ brand.name }}"
+    return escaped.replace("{name}", name)
 
 
 def _fill(layout: str, parts: dict[str, str]) -> str:
@@ -162,7 +168,7 @@ def template(lang: str, usage_type: str, brand: Brand, named: bool) -> tuple[str
         "fonts": _FONTS,
         "alt": "{{ brand.name }}" if named else "",
         "on_color": on_color(brand.color),
-        "subject": _text(subject),
+        "subject": _text(subject, isolate=False),
         "heading": _text(own["heading"]),
         "lead": _text(lead),
         "header": header,
