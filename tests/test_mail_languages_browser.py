@@ -5,7 +5,7 @@ screenshot per language (test-artifacts/mail-<lang>.png)."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,7 @@ def installed_families() -> str:
 
 
 @pytest.fixture
-def fn(start_function, emulator: Emulator) -> Function:
+def fn(start_function: Callable[..., Function], emulator: Emulator) -> Function:
     return start_function(
         {
             "DM_ACCOUNT_NAME": SENDER,

@@ -4,6 +4,7 @@ DirectMail reached over real HTTP (the local emulator)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -273,3 +274,12 @@ def test_cli_builds_and_prints_the_summary(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"built {output} with ")
     assert (output / "__pycache__" / "index.cpython-310.pyc").is_file()
+
+
+def test_the_phrase_tables_ship_gzipped_and_load_the_same(built: package.Package) -> None:
+    shipped = built.path / "dmcode"
+    assert not (shipped / "builtin_phrases.json").exists()
+    packed = (shipped / "builtin_phrases.json.gz").read_bytes()
+    source = (package.SOURCE / "dmcode" / "builtin_phrases.json").read_bytes()
+    assert gzip.decompress(packed) == source
+    assert len(packed) * 4 < len(source)

@@ -21,6 +21,7 @@ only once it is complete, so a failed build never leaves half a package behind.
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import shutil
 import stat
@@ -130,6 +131,19 @@ def _copy_source(source: Path, target: Path) -> None:
     if not (source / "index.py").is_file():
         raise PackageError(f"{source} has no index.py: nothing to package")
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(*SOURCE_IGNORE))
+
+
+def _pack_phrases(tree: Path) -> None:
+    """Ships the built-in phrase tables gzipped (dmcode/builtin.py reads either form):
+    18 languages of readable JSON would otherwise be most of the function's own bytes.
+    mtime 0 keeps the build reproducible."""
+    source = tree / "dmcode" / "builtin_phrases.json"
+    if not source.is_file():
+        return
+    packed = source.with_name(source.name + ".gz")
+    with packed.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        out.write(source.read_bytes())
+    source.unlink()
 
 
 def _install_requirements(python: str, requirements: Path, target: Path) -> None:
@@ -242,6 +256,7 @@ def build(
     try:
         tree = work / "code"
         _copy_source(source, tree)
+        _pack_phrases(tree)
         _install_requirements(interpreter, requirements, tree / "python")
         _drop_foreign_bytecode(tree)
         _compile(interpreter, tree)
