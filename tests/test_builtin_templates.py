@@ -197,6 +197,10 @@ def test_the_brand_colour_marks_the_code_box_the_button_and_the_link():
     assert 'bgcolor="#0a7d32"' in invitation
     assert "color:#0a7d32;" in invitation
     assert "color:#ffffff;text-decoration:none" in invitation
+    light = render("en", "OrganizationInvitation", color="#ffcc00").html
+    assert 'bgcolor="#ffcc00"' in light
+    assert "color:#1f2328;text-decoration:none" in light
+    assert 'style="color:#1f2328;">https://' in light
 
 
 @pytest.mark.parametrize(

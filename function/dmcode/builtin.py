@@ -79,7 +79,7 @@ line-height:20px;font-weight:600;color:[[on_color]];text-decoration:none;border-
 <p style="margin:0 0 16px;">[[copyLink]]</p>
 <p dir="ltr" style="margin:0 0 16px;font-size:13px;line-height:20px;word-break:break-all;\
 text-align:[[start]];"><a href="{{ link }}" target="_blank" rel="noopener" \
-style="color:{{ brand.color }};">{{ link }}</a></p>
+style="color:[[link_color]];">{{ link }}</a></p>
 <p style="margin:0 0 16px;">[[linkExpires]]</p>
 """
 
@@ -176,6 +176,8 @@ def template(lang: str, usage_type: str, brand: Brand, named: bool) -> tuple[str
         "fonts": _FONTS,
         "alt": "{{ brand.name }}" if named else "",
         "on_color": on_color(brand.color),
+        # A light brand colour would make a link on white unreadable: such links go dark.
+        "link_color": brand.color if on_color(brand.color) == "#ffffff" else "#1f2328",
         "subject": _text(subject, isolate=False),
         "heading": _text(own["heading"]),
         "lead": _text(lead),
