@@ -123,7 +123,6 @@ def test_broken_json_is_invalid_json(fn, raw):
         ({**GOOD, "payload": "123456"}, "payload"),
         ({**GOOD, "payload": {}}, "payload.code"),
         ({**GOOD, "payload": {"code": "12\r\n34"}}, "payload.code"),
-        ({**GOOD, "payload": {"code": "1", "locale": "<b>"}}, "payload.locale"),
         ({**GOOD, "to": 7}, "to"),
         ({**GOOD, "ip": 7}, "ip"),
         ({"to": "a@example.com", "type": "OrganizationInvitation", "payload": {}}, "payload.link"),

@@ -47,6 +47,10 @@ BAD: dict[str, tuple[dict[str, str], str]] = {
     "DEFAULT_LOCALE": ({"DEFAULT_LOCALE": "english!"}, "DEFAULT_LOCALE"),
     "BASE_PATH": ({"BASE_PATH": "mail"}, "BASE_PATH"),
     "LOG_LEVEL": ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+    "BRAND_NAME": ({"BRAND_NAME": "N" * 65}, "BRAND_NAME"),
+    "BRAND_LOGO_URL": ({"BRAND_LOGO_URL": "http://cdn.example.com/logo.png"}, "BRAND_LOGO_URL"),
+    "BRAND_COLOR": ({"BRAND_COLOR": "red"}, "BRAND_COLOR"),
+    "BRAND_FOOTER": ({"BRAND_FOOTER": "Line one\nLine two"}, "BRAND_FOOTER"),
 }
 # Free text: any value is accepted (FC sets the FC_* and ALIBABA_CLOUD_* ones itself).
 FREE_TEXT = {

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from dmcode.builtin import languages as builtin_languages
 from local.demo.server import DemoServer
 from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
 
@@ -101,4 +102,27 @@ def test_page_on_a_disallowed_origin_is_blocked_and_sends_nothing(stack, emulato
     page.wait_for_selector("#status.error")
     assert page.is_visible("#send-form")
     assert emulator.messages(to="blocked@example.com") == []
+    page.close()
+
+
+def test_the_demo_offers_every_builtin_language_and_the_mail_comes_in_the_one_chosen(
+    stack, emulator, browser
+):
+    page_server, _ = stack
+    page = browser.new_page(locale="de-DE")
+    page.goto(page_server.url)
+    offered = page.eval_on_selector_all("#locale option", "options => options.map(o => o.value)")
+    assert offered == ["", *builtin_languages()]
+    page.select_option("#locale", "th")
+    page.fill("#email", "thai@example.com")
+    page.click("#send")
+    page.wait_for_selector("#check-form:not(.hidden)")
+    assert emulator.sent(to="thai@example.com")[0].subject == "รหัสยืนยันสำหรับเข้าสู่ระบบ"
+
+    # Left to the browser, the page's Accept-Language decides.
+    page.goto(page_server.url)
+    page.fill("#email", "browser@example.com")
+    page.click("#send")
+    page.wait_for_selector("#check-form:not(.hidden)")
+    assert emulator.sent(to="browser@example.com")[0].subject == "Ihr Anmeldecode"
     page.close()

@@ -366,7 +366,8 @@ def send_bodies(draw: st.DrawFn) -> dict[str, Any]:
         ("code", CODES),
         ("link", st.sampled_from(["https://auth.example.com/i?t=1", "javascript:x", "//x"])),
         ("locale", LOCALES),
-        ("application", st.fixed_dictionaries({"name": SHORT_TEXT})),
+        ("uiLocales", st.sampled_from(["ja en", "zh-Hant ar", "", "x"]) | st.lists(LOCALES)),
+        ("application", st.fixed_dictionaries({"name": SHORT_TEXT, "displayName": SHORT_TEXT})),
         ("extra", JSON_VALUES),
     ):
         if draw(st.booleans()):

@@ -5,6 +5,7 @@ HTTP (the local emulator)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -285,3 +286,12 @@ def test_each_runtime_is_built_where_template_yml_deploys_it_from() -> None:
     assert package.output_for("python3.10") == package.ROOT / "build" / "python3.10"
     with pytest.raises(package.PackageError, match=r"python3\.9"):
         package.find_python("python3.9")
+
+
+def test_the_phrase_tables_ship_gzipped_and_load_the_same(built: package.Package) -> None:
+    shipped = built.path / "dmcode"
+    assert not (shipped / "builtin_phrases.json").exists()
+    packed = (shipped / "builtin_phrases.json.gz").read_bytes()
+    source = (package.SOURCE / "dmcode" / "builtin_phrases.json").read_bytes()
+    assert gzip.decompress(packed) == source
+    assert len(packed) * 4 < len(source)

@@ -91,6 +91,76 @@ def test_locale_selects_the_chinese_template(fn, emulator):
     assert any("\u4e00" <= c <= "\u9fff" for c in message.subject)
 
 
+def test_ui_locales_are_tried_in_order_after_payload_locale(fn, emulator):
+    payload = {"code": "111222", "locale": "sv", "uiLocales": "nb ja-JP en"}
+    assert fn.send({**LOGTO_BODY, "payload": payload}).status == 200
+    assert only_message(emulator).subject == "Example のサインイン用確認コード"
+
+
+def test_payload_locale_comes_before_ui_locales(fn, emulator):
+    payload = {"code": "111222", "locale": "de", "uiLocales": "ja en"}
+    assert fn.send({**LOGTO_BODY, "payload": payload}).status == 200
+    assert only_message(emulator).subject == "Ihr Anmeldecode für Example"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"code": "111222", "locale": "<b>"},
+        {"code": "111222", "locale": 7, "uiLocales": {"x": 1}},
+        {"code": "111222", "locale": "x" * 300, "uiLocales": ["<i>", None]},
+    ],
+)
+def test_a_malformed_locale_falls_back_instead_of_failing_the_send(fn, emulator, payload):
+    assert fn.send({**LOGTO_BODY, "payload": payload}).status == 200
+    assert only_message(emulator).subject == "Your Example sign-in code"
+
+
+def test_logtos_application_name_names_the_product_over_the_settings(start_function, env, emulator):
+    fn = start_function({**env, "BRAND_NAME": "Acme Cloud"})
+    body = {**LOGTO_BODY, "payload": {"code": "1", "application": {"name": "Acme <Admin>"}}}
+    assert fn.send(body).status == 200
+    assert fn.send({**LOGTO_BODY, "to": "b@example.com"}).status == 200
+    assert only_message(emulator).subject == "Your Acme <Admin> sign-in code"
+    assert "Acme &lt;Admin&gt;" in only_message(emulator).html
+    assert emulator.messages(to="b@example.com")[0].subject == "Your Acme Cloud sign-in code"
+
+
+def test_brand_settings_reach_the_mail(start_function, env, emulator):
+    brand = {
+        "BRAND_LOGO_URL": "https://cdn.example.com/logo.png",
+        "BRAND_COLOR": "#0A7",
+        "BRAND_FOOTER": "Example Ltd, 1 Main Street <HQ>",
+    }
+    fn = start_function({**env, **brand})
+    assert fn.send(LOGTO_BODY).status == 200
+    message = only_message(emulator)
+    assert '<img src="https://cdn.example.com/logo.png" alt="Example"' in message.html
+    assert "border:1px solid #00aa77" in message.html
+    assert "Example Ltd, 1 Main Street &lt;HQ&gt;</p>" in message.html
+    assert message.text.rstrip().endswith("Example Ltd, 1 Main Street <HQ>")
+
+
+def test_custom_templates_can_use_the_brand_values(start_function, env, emulator):
+    templates = [
+        {
+            "usageType": "Generic",
+            "subject": "{{ brand.name }} code",
+            "content": '<p style="color:{{ brand.color }}">{{ code }} {{ brand.footer }}</p>',
+        }
+    ]
+    brand = {
+        "BRAND_COLOR": "#123456",
+        "BRAND_FOOTER": "Footer",
+        "DM_TEMPLATES": json.dumps(templates),
+    }
+    fn = start_function({**env, **brand})
+    assert fn.send(LOGTO_BODY).status == 200
+    message = only_message(emulator)
+    assert message.subject == "Example code"
+    assert message.html == '<p style="color:#123456">493027 Footer</p>'
+
+
 def test_unknown_type_falls_back_to_generic(fn, emulator):
     generic = fn.send({**LOGTO_BODY, "type": "Generic"})
     assert generic.status == 200

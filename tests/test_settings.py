@@ -137,3 +137,47 @@ def test_proof_audience_defaults_to_email_verification_and_refuses_spaces():
     assert settings.load({**BASE, "PROOF_AUDIENCE": " app-one "}).proof_audience == "app-one"
     for bad in ("two words", "x" * 257, "caf\u00e9"):
         assert "PROOF_AUDIENCE" in problems({**BASE, "PROOF_AUDIENCE": bad})
+
+
+def test_brand_values_are_read_stripped_and_the_colour_normalised():
+    s = settings.load(
+        {
+            **BASE,
+            "BRAND_NAME": "  Acme Cloud ",
+            "BRAND_LOGO_URL": "https://cdn.example.com/brand/logo.png?v=2",
+            "BRAND_COLOR": "#0A7",
+            "BRAND_FOOTER": "Acme Ltd, 1 Main Street, Springfield",
+        }
+    )
+    assert (s.brand_name, s.brand_logo_url, s.brand_color, s.brand_footer) == (
+        "Acme Cloud",
+        "https://cdn.example.com/brand/logo.png?v=2",
+        "#00aa77",
+        "Acme Ltd, 1 Main Street, Springfield",
+    )
+    assert settings.load({**BASE, "BRAND_COLOR": "#1F6FEB"}).brand_color == "#1f6feb"
+    unset = settings.load({**BASE, "BRAND_NAME": " ", "BRAND_COLOR": ""})
+    assert (unset.brand_name, unset.brand_color) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BRAND_LOGO_URL", "http://cdn.example.com/logo.png"),
+        ("BRAND_LOGO_URL", "https://cdn.example.com"),
+        ("BRAND_LOGO_URL", "javascript:alert(1)//x"),
+        ("BRAND_LOGO_URL", 'https://cdn.example.com/a"onerror="x'),
+        ("BRAND_LOGO_URL", "https://user@cdn.example.com/logo.png"),
+        ("BRAND_LOGO_URL", "https://cdn.example.com/" + "a" * 2048),
+        ("BRAND_COLOR", "red"),
+        ("BRAND_COLOR", "#12345"),
+        ("BRAND_COLOR", "#1f6feb;background:url(x)"),
+        ("BRAND_COLOR", "rgb(0,0,0)"),
+        ("BRAND_NAME", "Acme\r\nBcc: x@example.com"),
+        ("BRAND_NAME", "N" * 65),
+        ("BRAND_FOOTER", "Line one\nLine two"),
+        ("BRAND_FOOTER", "F" * 301),
+    ],
+)
+def test_a_bad_brand_value_is_a_config_error_naming_the_variable(name, value):
+    assert set(problems({**BASE, name: value})) == {name}

@@ -90,6 +90,22 @@ def test_locale_comes_from_the_body_else_accept_language(fn, emulator):
     assert english.isascii()
 
 
+def test_accept_language_is_read_by_quality_not_by_position(fn, emulator):
+    header = "en;q=0.3, sv, ja-JP;q=0.9, zh-TW;q=0.5"
+    assert fn.call("POST", "/verifications", {"to": TO}, {"Accept-Language": header}).status == 202
+    assert emulator.sent(to=TO)[0].subject == "サインイン用の確認コード"
+
+
+def test_a_malformed_body_locale_is_still_refused(fn, emulator):
+    reply = fn.call("POST", "/verifications", {"to": TO, "locale": "<b>"})
+    assert (reply.status, reply.code, reply.body["error"]["field"]) == (
+        400,
+        "invalid_request",
+        "locale",
+    )
+    assert emulator.messages() == []
+
+
 def test_check_validates_its_fields(fn):
     assert (
         fn.call("POST", "/verifications/check", {"code": "123456"}).body["error"]["field"]

@@ -25,6 +25,7 @@ only once it is complete, so a failed build never leaves half a package behind.
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import shutil
 import stat
@@ -159,6 +160,19 @@ def _copy_source(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(*SOURCE_IGNORE))
 
 
+def _pack_phrases(tree: Path) -> None:
+    """Ships the built-in phrase tables gzipped (dmcode/builtin.py reads either form):
+    18 languages of readable JSON would otherwise be most of the function's own bytes.
+    mtime 0 keeps the build reproducible."""
+    source = tree / "dmcode" / "builtin_phrases.json"
+    if not source.is_file():
+        return
+    packed = source.with_name(source.name + ".gz")
+    with packed.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        out.write(source.read_bytes())
+    source.unlink()
+
+
 def _install_requirements(python: str, runtime: str, requirements: Path, target: Path) -> None:
     has_pip = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, check=False)
     if has_pip.returncode != 0:
@@ -273,6 +287,7 @@ def build(
     try:
         tree = work / "code"
         _copy_source(source, tree)
+        _pack_phrases(tree)
         _install_requirements(interpreter, runtime, requirements, tree / "python")
         _drop_foreign_bytecode(tree, runtime)
         _compile(interpreter, tree)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from dmcode import __version__, logs
+from dmcode import __version__, locales, logs
 from dmcode.addresses import mask, normalise
 from dmcode.app import App
 from dmcode.errors import ApiError, ConfigError, NotSent
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from dmcode.verification import VerificationFlow
 
 MAX_BODY = 16 * 1024
-_LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,4}$")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _CORS_MAX_AGE = "600"
 _JWKS_MAX_AGE = "300"
@@ -223,9 +222,11 @@ class Api:
         trace.type = usage_type
         to = normalise(body.get("to"), "to")
         trace.to = mask(to)
-        locale = _locale(body.get("locale"), "locale") or _accept_language(
-            request.header("accept-language")
-        )
+        # The body's locale, else Accept-Language by quality; the token keeps the one
+        # locale chosen, so the mail and any resend read the same language.
+        asked = _locale(body.get("locale"), "locale")
+        wanted = [asked] if asked else locales.accept_language(request.header("accept-language"))
+        locale = self._require_app().templates.chosen_locale(usage_type, wanted)
         ip = self._client_ip(request)
         return Response.json(202, flow.start(to, usage_type, locale, ip))
 
@@ -275,7 +276,9 @@ class Api:
             raise ApiError(400, "invalid_request", "payload must be an object.", field="payload")
         if body.get("ip") is not None and not isinstance(body.get("ip"), str):
             raise ApiError(400, "invalid_request", "ip must be a string.", field="ip")
-        locale = _locale(payload.get("locale"), "payload.locale")
+        # payload.locale, then Logto's uiLocales in order; a malformed tag is skipped,
+        # never a failed sign-in.
+        wanted = [*locales.tags([payload.get("locale")]), *locales.tags(payload.get("uiLocales"))]
         if usage_type == "OrganizationInvitation":
             _check_link(payload, app.settings.send_link_hosts)
         else:
@@ -283,7 +286,7 @@ class Api:
             if payload.get("link") is not None:
                 _check_link(payload, app.settings.send_link_hosts)
         self._take_send_limits(to, body.get("ip"), trace)
-        result = self._deliver(app, to, usage_type, locale, payload, credentials, trace)
+        result = self._deliver(app, to, usage_type, wanted, payload, credentials, trace)
         return {
             "ok": True,
             "requestId": request_id,
@@ -296,7 +299,7 @@ class Api:
         app: App,
         to: str,
         usage_type: str,
-        locale: str | None,
+        locale: str | list[str] | None,
         payload: Mapping[str, object],
         credentials: Credentials | None,
         trace: _Trace | None = None,
@@ -472,7 +475,7 @@ def _string(body: Mapping[str, Any], name: str) -> str:
 def _locale(value: object, field_name: str) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not _LOCALE.match(value):
+    if not isinstance(value, str) or not locales.TAG.match(value):
         raise ApiError(
             400,
             "invalid_request",
@@ -480,15 +483,6 @@ def _locale(value: object, field_name: str) -> str | None:
             field=field_name,
         )
     return value
-
-
-def _accept_language(header: str | None) -> str | None:
-    """The first language tag of Accept-Language that is usable as a locale."""
-    for part in (header or "").split(","):
-        tag = part.split(";")[0].strip()
-        if tag and tag != "*" and _LOCALE.match(tag):
-            return tag
-    return None
 
 
 def _check_code(payload: Mapping[str, Any]) -> None:

@@ -41,6 +41,10 @@ _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$"
 )
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+$")
+_COLOR = re.compile(r"^#(?:[0-9A-Fa-f]{3}){1,2}$")
+_LOGO_URL = re.compile(r"^https://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?/[!-~]*$")
+# Control characters and line separators: a brand value is one line of plain text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # A JWT `aud` is a StringOrURI (RFC 7519): one printable ASCII word, no spaces.
 _AUDIENCE = re.compile(r"^[\x21-\x7e]{1,256}$")
 # What the Redis client reads from REDIS_URL (redis.connection.parse_url).
@@ -108,6 +112,10 @@ class Settings:
     default_locale: str = "en"
     base_path: str = ""
     log_level: str = "INFO"
+    brand_name: str | None = None
+    brand_logo_url: str | None = None
+    brand_color: str | None = None
+    brand_footer: str | None = None
 
     @property
     def send_enabled(self) -> bool:
@@ -225,6 +233,12 @@ def _valid_token(token: str) -> bool:
     return len(token) >= 16 and all(33 <= ord(c) < 127 for c in token)
 
 
+def _hex6(color: str) -> str:
+    """`#16a` as `#1166aa`: one form for the templates and their contrast rule."""
+    digits = color[1:].lower()
+    return "#" + ("".join(d * 2 for d in digits) if len(digits) == 3 else digits)
+
+
 def _redis_url_problem(url: str) -> str | None:
     """Why the Redis client would refuse `url` (it raises ValueError at start), if it would."""
     try:
@@ -334,6 +348,23 @@ def read(env: Mapping[str, str] | None = None) -> tuple[Settings, list[tuple[str
         r.problem("DEFAULT_LOCALE", "must be a language tag such as en or zh-CN")
         default_locale = "en"
 
+    brand_name = r.text("BRAND_NAME", max_len=64)
+    brand_footer = r.text("BRAND_FOOTER", max_len=300)
+    for name, value in (("BRAND_NAME", brand_name), ("BRAND_FOOTER", brand_footer)):
+        if value is not None and _CONTROL.search(value):
+            r.problem(name, "must be one line of plain text, without control characters")
+    brand_logo_url = r.text("BRAND_LOGO_URL", max_len=2048)
+    if brand_logo_url is not None and (
+        not _LOGO_URL.match(brand_logo_url) or any(c in brand_logo_url for c in "\"'<>\\")
+    ):
+        r.problem("BRAND_LOGO_URL", "must be an https:// URL with a host and a path")
+    brand_color = r.raw("BRAND_COLOR")
+    if brand_color is not None:
+        if _COLOR.match(brand_color):
+            brand_color = _hex6(brand_color)
+        else:
+            r.problem("BRAND_COLOR", "must be a hex colour such as #1f6feb or #16a")
+
     base_path = (r.raw("BASE_PATH") or "").rstrip("/")
     if base_path and (not base_path.startswith("/") or "?" in base_path or "#" in base_path):
         r.problem("BASE_PATH", "must be a path starting with /")
@@ -372,6 +403,10 @@ def read(env: Mapping[str, str] | None = None) -> tuple[Settings, list[tuple[str
         default_locale=default_locale,
         base_path=base_path,
         log_level=r.choice("LOG_LEVEL", LOG_LEVELS, "INFO"),
+        brand_name=brand_name,
+        brand_logo_url=brand_logo_url,
+        brand_color=brand_color,
+        brand_footer=brand_footer,
     )
     return settings, r.problems
 

@@ -2,8 +2,9 @@
 
 Templates come from `DM_TEMPLATES` (a JSON array), `DM_TEMPLATES_FILE` (a JSON file in
 the code directory) or the built-in set. They are checked once when the instance starts,
-and every problem is reported together, so one failed deploy shows them all. Each
-template is parsed at load, so a render is only substitution.
+and every problem is reported together, so one failed deploy shows them all. An
+operator's template is parsed at load, a built-in one when first used, so a render is
+only substitution.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import json
 import pathlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from dmcode import render
+from dmcode import builtin as builtin_templates
+from dmcode import locales, render
+from dmcode.builtin import Brand
 from dmcode.errors import ConfigError
 from dmcode.settings import Settings
 
@@ -31,7 +34,6 @@ TYPES: tuple[str, ...] = (
 )
 CODE_TYPES: tuple[str, ...] = tuple(t for t in TYPES if t != "OrganizationInvitation")
 GENERIC = "Generic"
-BUILTIN_FILE = pathlib.Path(__file__).with_name("builtin_templates.json")
 BUILTIN_FALLBACK_LOCALE = "en"
 
 _FIELDS = ("usageType", "locale", "subject", "content", "text")
@@ -59,7 +61,7 @@ class Rendered:
 
 def locale_key(tag: str) -> str:
     """The form tags are compared in: `zh_CN`, `zh-cn` and `ZH-CN` are one locale."""
-    return tag.replace("_", "-").lower()
+    return locales.key(tag)
 
 
 def canonical_locale(tag: str) -> str:
@@ -76,108 +78,195 @@ def canonical_locale(tag: str) -> str:
     return "-".join(parts)
 
 
-def _language(key: str) -> str:
-    return key.split("-", 1)[0]
-
-
 @dataclass(frozen=True)
-class _Entry:
-    """A template with its comparison key and its three parts parsed once."""
+class _Compiled:
+    """A template with its three parts parsed once."""
 
     template: Template
-    key: str | None
     subject: render.Compiled
     html: render.Compiled
     text: render.Compiled | None
 
     @classmethod
-    def of(cls, template: Template) -> _Entry:
+    def of(cls, template: Template) -> _Compiled:
         return cls(
             template=template,
-            key=None if template.locale is None else locale_key(template.locale),
             subject=render.parse(template.subject),
             html=render.parse(template.content),
             text=None if template.text is None else render.parse(template.text),
         )
 
 
-def _in_locale(entries: list[_Entry], key: str) -> _Entry | None:
-    """The exact locale first, else the bare language, else the first of that language."""
-    language = _language(key)
-    same_language = [entry for entry in entries if entry.key and _language(entry.key) == language]
-    for wanted in (key, language):
+class _Entry:
+    """One template of a set: its type and locale now, its parts when first used.
+
+    A built-in entry has a second form that names the product, used when a name is known
+    (see builtin.py); an operator's template has one form, and uses `{{ brand.name }}`
+    itself if it wants the name.
+    """
+
+    def __init__(
+        self,
+        usage_type: str,
+        locale: str | None,
+        make: Callable[[bool], Template],
+        named_form: bool = False,
+    ) -> None:
+        self.usage_type = usage_type
+        self.locale = locale
+        self.key = None if locale is None else locale_key(locale)
+        self._make = make
+        self._named_form = named_form
+        # Filled on first use; a race between threads only builds the same thing twice.
+        self._compiled: dict[bool, _Compiled] = {}
+
+    @classmethod
+    def of(cls, template: Template) -> _Entry:
+        compiled = _Compiled.of(template)
+        entry = cls(template.usage_type, template.locale, lambda named: template)
+        entry._compiled[False] = compiled
+        return entry
+
+    def compiled(self, named: bool = False) -> _Compiled:
+        named = named and self._named_form
+        found = self._compiled.get(named)
+        if found is None:
+            found = self._compiled[named] = _Compiled.of(self._make(named))
+        return found
+
+
+def _in_locale(entries: list[_Entry], tag_key: str) -> _Entry | None:
+    """The locale or a stand-in for it (locales.stand_ins), else any of its language."""
+    language = locales.language(tag_key)
+    same_language = [
+        entry for entry in entries if entry.key and locales.language(entry.key) == language
+    ]
+    for wanted in locales.stand_ins(tag_key):
         for entry in same_language:
             if entry.key == wanted:
                 return entry
     return same_language[0] if same_language else None
 
 
+# One tag, or the caller's tags best first.
+Locales = str | Sequence[str] | None
+
+
+def _wanted(locale: Locales) -> list[str]:
+    if locale is None:
+        return []
+    if isinstance(locale, str):
+        return [locale] if locale else []
+    return [tag for tag in locale if tag]
+
+
 class TemplateSet:
     """A validated set of templates, ready to select and render."""
 
     def __init__(
-        self, templates: Iterable[Template], default_locale: str, source: str = "built-in"
+        self,
+        entries: Iterable[_Entry],
+        default_locale: str,
+        source: str = "built-in",
+        brand: Brand | None = None,
     ) -> None:
         self.default_locale = default_locale
         self.source = source
+        self.brand = brand or Brand()
         self._by_type: dict[str, list[_Entry]] = {}
-        for template in templates:
-            self._by_type.setdefault(template.usage_type, []).append(_Entry.of(template))
+        for entry in entries:
+            self._by_type.setdefault(entry.usage_type, []).append(entry)
         self.types: tuple[str, ...] = tuple(sorted(self._by_type))
         self.locales: tuple[str, ...] = tuple(
             sorted(
                 {
-                    entry.template.locale
+                    entry.locale
                     for entries in self._by_type.values()
                     for entry in entries
-                    if entry.template.locale is not None
+                    if entry.locale is not None
                 }
             )
         )
 
-    def _find(self, usage_type: str, locale: str | None) -> _Entry | None:
+    def _find(self, usage_type: str, wanted: list[str]) -> _Entry | None:
         entries = self._by_type.get(usage_type, [])
-        wanted = [locale_key(locale)] if locale else []
-        wanted.append(locale_key(self.default_locale))
-        for key in wanted:
-            entry = _in_locale(entries, key)
+        for tag in [*wanted, self.default_locale]:
+            entry = _in_locale(entries, locale_key(tag))
             if entry is not None:
                 return entry
         return next((entry for entry in entries if entry.key is None), None)
 
-    def _entry(self, usage_type: str, locale: str | None) -> _Entry:
+    def _entry(self, usage_type: str, locale: Locales) -> _Entry:
+        wanted = _wanted(locale)
         if usage_type in TYPES:
-            entry = self._find(usage_type, locale)
+            entry = self._find(usage_type, wanted)
             if entry is not None:
                 return entry
-        entry = self._find(GENERIC, locale)
+        entry = self._find(GENERIC, wanted)
         if entry is None:
             # load() refuses a set without a usable Generic, so this is a caller's bug.
             raise LookupError("the template set has no Generic template to fall back on")
         return entry
 
-    def select(self, usage_type: str, locale: str | None) -> Template:
-        """The template for a type and locale, after the documented fallbacks."""
-        return self._entry(usage_type, locale).template
+    def select(self, usage_type: str, locale: Locales) -> Template:
+        """The template for a type and the caller's locales (best first), after the
+        documented fallbacks."""
+        return self._entry(usage_type, locale).compiled().template
 
-    def render(
-        self, usage_type: str, locale: str | None, payload: Mapping[str, object]
-    ) -> Rendered:
-        """Subject, HTML and text for one email; values are escaped in the HTML only."""
+    def chosen_locale(self, usage_type: str, locale: Locales) -> str | None:
+        """The locale of the template `render` would use: one tag for a preference list."""
+        return self._entry(usage_type, locale).locale
+
+    def brand_values(self, payload: Mapping[str, object]) -> dict[str, str]:
+        """`{{ brand.* }}` for one mail: `name` is the caller's `payload.application`
+        (Logto's `displayName`, else `name`), else BRAND_NAME, else DM_FROM_ALIAS, else
+        empty; `logoUrl`, `color` and `footer` come from BRAND_* only."""
+        name = _application_name(payload) or self.brand.name or ""
+        return {
+            "name": name,
+            "logoUrl": self.brand.logo_url or "",
+            "color": self.brand.color,
+            "footer": self.brand.footer or "",
+        }
+
+    def render(self, usage_type: str, locale: Locales, payload: Mapping[str, object]) -> Rendered:
+        """Subject, HTML and text for one email; values are escaped in the HTML only.
+
+        `locale` is one tag or the caller's tags, best first. `brand` in the payload is
+        the function's (brand_values), never the caller's: its colour lands in CSS.
+        """
         entry = self._entry(usage_type, locale)
-        html = render.render_html(entry.html, payload)
-        if entry.text is None:
+        brand = self.brand_values(payload)
+        context = {**payload, "brand": brand}
+        compiled = entry.compiled(named=bool(brand["name"]))
+        html = render.render_html(compiled.html, context)
+        if compiled.text is None:
             code = render.scalar(payload.get("code"))
             text = render.html_to_text(html, code or None)
         else:
-            text = render.render_text(entry.text, payload)
+            text = render.render_text(compiled.text, context)
         return Rendered(
-            subject=render.render_subject(entry.subject, payload),
+            subject=render.render_subject(compiled.subject, context),
             html=html,
             text=text,
-            usage_type=entry.template.usage_type,
-            locale=entry.template.locale,
+            usage_type=entry.usage_type,
+            locale=entry.locale,
         )
+
+
+# A product name longer than this is cut: it lands in a subject and a heading.
+MAX_NAME = 64
+
+
+def _application_name(payload: Mapping[str, object]) -> str | None:
+    application = payload.get("application")
+    if not isinstance(application, Mapping):
+        return None
+    for field in ("displayName", "name"):
+        value = application.get(field)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:MAX_NAME]
+    return None
 
 
 def _shown(value: object) -> str:
@@ -321,7 +410,11 @@ class _Checker:
 
 
 def parse_templates(
-    raw: str, variable: str, default_locale: str, source: str | None = None
+    raw: str,
+    variable: str,
+    default_locale: str,
+    source: str | None = None,
+    brand: Brand | None = None,
 ) -> TemplateSet:
     """A TemplateSet from JSON text, or ConfigError with every problem in it."""
     try:
@@ -329,11 +422,15 @@ def parse_templates(
     except json.JSONDecodeError as error:
         where = f"line {error.lineno} column {error.colno}"
         raise ConfigError([(variable, f"is not valid JSON: {error.msg} at {where}")]) from None
-    return from_items(items, variable, default_locale, source)
+    return from_items(items, variable, default_locale, source, brand)
 
 
 def from_items(
-    items: object, variable: str, default_locale: str, source: str | None = None
+    items: object,
+    variable: str,
+    default_locale: str,
+    source: str | None = None,
+    brand: Brand | None = None,
 ) -> TemplateSet:
     """A TemplateSet from decoded JSON, or ConfigError with every problem in it."""
     checker = _Checker(variable)
@@ -348,7 +445,7 @@ def from_items(
         )
     if checker.problems:
         raise ConfigError(checker.problems)
-    return TemplateSet(templates, default_locale, source or variable)
+    return TemplateSet(map(_Entry.of, templates), default_locale, source or variable, brand)
 
 
 def _has_fallback(items: list[object], default_locale: str) -> bool:
@@ -364,7 +461,9 @@ def _has_fallback(items: list[object], default_locale: str) -> bool:
         locale = item.get("locale")
         if locale is None:
             return True
-        if isinstance(locale, str) and _language(locale_key(locale)) == _language(default):
+        if isinstance(locale, str) and locales.language(locale_key(locale)) == locales.language(
+            default
+        ):
             return True
     return False
 
@@ -385,24 +484,56 @@ def _read(path: pathlib.Path, shown: str) -> str:
     raise ConfigError([("DM_TEMPLATES_FILE", f"{problem}: {shown}")])
 
 
-def builtin(default_locale: str = "en") -> TemplateSet:
-    """The templates shipped with the function: every type in en and zh-CN.
+def brand_of(settings: Settings) -> Brand:
+    """The product's name and look from BRAND_*; the name falls back to DM_FROM_ALIAS."""
+    return Brand(
+        name=settings.brand_name or settings.from_alias,
+        logo_url=settings.brand_logo_url,
+        color=settings.brand_color or builtin_templates.DEFAULT_COLOR,
+        footer=settings.brand_footer,
+    )
+
+
+def builtin(default_locale: str = "en", brand: Brand | None = None) -> TemplateSet:
+    """The templates shipped with the function: every type in the 18 languages of
+    Logto's sign-in experience (builtin.py), built when first used.
 
     A DEFAULT_LOCALE the set does not speak falls back to English, so a deployment
     works with no template configured at all.
     """
-    items = json.loads(BUILTIN_FILE.read_text(encoding="utf-8"))
-    if not _has_fallback(items, default_locale):
+    brand = brand or Brand()
+    languages = builtin_templates.languages()
+    spoken = {locales.language(locale_key(lang)) for lang in languages}
+    if locales.language(locale_key(default_locale)) not in spoken:
         default_locale = BUILTIN_FALLBACK_LOCALE
-    return from_items(items, "DM_TEMPLATES_FILE", default_locale, "built-in")
+
+    def maker(lang: str, usage_type: str) -> Callable[[bool], Template]:
+        def make(named: bool) -> Template:
+            subject, content, text = builtin_templates.template(lang, usage_type, brand, named)
+            return Template(usage_type, lang, subject, content, text)
+
+        return make
+
+    entries = (
+        _Entry(usage_type, lang, maker(lang, usage_type), named_form=True)
+        for usage_type in TYPES
+        for lang in languages
+    )
+    return TemplateSet(entries, default_locale, "built-in", brand)
 
 
 def load(settings: Settings, code_dir: pathlib.Path) -> TemplateSet:
-    """The configured templates: DM_TEMPLATES, else DM_TEMPLATES_FILE, else built-in."""
+    """The configured templates: DM_TEMPLATES, else DM_TEMPLATES_FILE, else built-in.
+
+    An operator's set replaces the built-in one as a whole (it must hold its own Generic
+    fallback), so its selection chain is exactly the one it was written for.
+    """
+    brand = brand_of(settings)
+    locale = settings.default_locale
     if settings.templates_json is not None:
-        return parse_templates(settings.templates_json, "DM_TEMPLATES", settings.default_locale)
+        return parse_templates(settings.templates_json, "DM_TEMPLATES", locale, brand=brand)
     if settings.templates_file is not None:
         path = pathlib.Path(settings.templates_file)
         raw = _read(path if path.is_absolute() else code_dir / path, settings.templates_file)
-        return parse_templates(raw, "DM_TEMPLATES_FILE", settings.default_locale)
-    return builtin(settings.default_locale)
+        return parse_templates(raw, "DM_TEMPLATES_FILE", locale, brand=brand)
+    return builtin(locale, brand)
