@@ -202,7 +202,7 @@ def test_an_ip_rule_does_not_count_sends_that_name_no_ip(start_function, env, em
 
 
 def test_a_code_sent_as_a_number_keeps_its_leading_zero(start_function, env, emulator):
-    fn = start_function({**env, "RATE_LIMITS": "global:500/1d"})
+    fn = start_function({**env, "RATE_LIMITS": "to:5/1d,global:500/1d"})
     for n in range(300):
         to = f"zero{n}@example.com"
         token = fn.call("POST", "/verifications", {"to": to}).body["token"]

@@ -181,3 +181,11 @@ def test_brand_values_are_read_stripped_and_the_colour_normalised():
 )
 def test_a_bad_brand_value_is_a_config_error_naming_the_variable(name, value):
     assert set(problems({**BASE, name: value})) == {name}
+
+
+def test_the_public_flow_needs_a_per_address_rate_limit():
+    secret = {"CODE_SECRETS": "k" * 32, "STORE": "memory"}
+    assert "RATE_LIMITS" in problems({**BASE, **secret, "RATE_LIMITS": "ip:20/1h,global:99/1d"})
+    assert settings.load({**BASE, **secret, "RATE_LIMITS": "to:20/1d"}).public_flow_enabled
+    # Without the public flow the rules are not used.
+    assert settings.load({**BASE, "RATE_LIMITS": "ip:20/1h"}).rate_limits

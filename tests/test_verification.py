@@ -262,8 +262,8 @@ def test_a_resend_inside_the_window_is_refused_without_mail(store_case: StoreCas
     ("rules", "second_to", "second_ip", "retry_after"),
     [
         ("to:1/60s", ANN, "203.0.113.9", 60),
-        ("ip:1/1h", "bob@example.com", IP, 3600),
-        ("global:1/1d", "bob@example.com", "203.0.113.9", 86_400),
+        ("to:9/1h,ip:1/1h", "bob@example.com", IP, 3600),
+        ("to:9/1h,global:1/1d", "bob@example.com", "203.0.113.9", 86_400),
     ],
 )
 def test_every_scope_is_checked_before_sending(

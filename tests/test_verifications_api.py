@@ -137,7 +137,7 @@ def test_disallowed_origin_sends_nothing(fn, emulator):
 
 
 def test_forwarded_for_counts_only_as_far_as_trust_proxy_says(start_function, env, emulator):
-    limited = {**env, "RATE_LIMITS": "ip:1/1h"}
+    limited = {**env, "RATE_LIMITS": "to:5/1h,ip:1/1h"}
     spoofed = start_function(limited)
     first = spoofed.call(
         "POST", "/verifications", {"to": "a@example.com"}, {"X-Forwarded-For": "198.51.100.1"}
@@ -163,7 +163,7 @@ def test_forwarded_for_counts_only_as_far_as_trust_proxy_says(start_function, en
 
 
 def test_public_flow_budgets_never_block_send(start_function, env, emulator):
-    fn = start_function({**env, "RATE_LIMITS": "global:1/1d"})
+    fn = start_function({**env, "RATE_LIMITS": "to:5/1d,global:1/1d"})
     assert fn.call("POST", "/verifications", {"to": TO}).status == 202
     assert fn.call("POST", "/verifications", {"to": "x@example.com"}).code == "rate_limited"
     sent = fn.send({"to": TO, "type": "SignIn", "payload": {"code": "123456"}})

@@ -312,6 +312,13 @@ def read(env: Mapping[str, str] | None = None) -> tuple[Settings, list[tuple[str
     rate_limits = r.rate_limits("RATE_LIMITS", DEFAULT_RATE_LIMITS)
 
     code_secrets = r.items("CODE_SECRETS", lambda s: len(s) >= 32, "key (32 characters or more)")
+    if code_secrets and rate_limits and not any(rule.scope == "to" for rule in rate_limits):
+        # Attempts count per token, so codes mailed per mailbox bound the guesses on it.
+        r.problem(
+            "RATE_LIMITS",
+            "needs a to: rule with the public flow (CODE_SECRETS): the codes mailed to a "
+            "mailbox bound the guesses on it",
+        )
     store = r.choice("STORE", STORES, None)
     redis_url = r.raw("REDIS_URL")
     redis_problem = None if redis_url is None else _redis_url_problem(redis_url)
