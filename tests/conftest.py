@@ -8,4 +8,6 @@ pytest_plugins = [
     "tests.fixtures.function",
     "tests.fixtures.node",
     "tests.fixtures.logs",
+    "tests.fixtures.dns",
+    "tests.fixtures.captcha",
 ]
