@@ -61,9 +61,7 @@ def test_a_domain_with_mx_or_an_address_receives_the_code(start_function, env, z
     assert len(emulator.messages()) == 1
 
 
-@pytest.mark.parametrize(
-    "to", ["ann@nowhere.example", "ann@nomail.example", "ann@empty.example"]
-)
+@pytest.mark.parametrize("to", ["ann@nowhere.example", "ann@nomail.example", "ann@empty.example"])
 def test_a_domain_that_cannot_receive_mail_is_refused_and_nothing_is_mailed(
     start_function, env, zone, emulator, to
 ):

@@ -258,7 +258,7 @@ class _AliyunCaptcha:
         except AlibabaCloudException as error:
             code = "" if error.code in (None, "None") else str(error.code)
             status = getattr(error, "status_code", None) or 0
-            if code.startswith(_ALIYUN_BUSY) or status >= 500:  # noqa: PLR2004
+            if code.startswith(_ALIYUN_BUSY) or status >= 500:
                 raise Unavailable(f"aliyun_{code or status}"[:100]) from None
             raise ApiError(
                 500,
