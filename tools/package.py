@@ -38,6 +38,9 @@ REQUIREMENTS = ROOT / "requirements.txt"
 OUTPUT = ROOT / "build" / "code"
 FIND_PYTHON310 = ROOT / "tools" / "python310.sh"
 PLATFORM = "manylinux2014_x86_64"
+# Pinned requirements published as sdists only. Pure Python, so a wheel built here is the
+# same code on every Python and platform; any other sdist stays refused (no compiler).
+PURE_PYTHON_SDISTS = ("alibabacloud-endpoint-util",)
 # Where FC mounts the code; compiled files name their sources under it (as tracebacks
 # on FC will), not under the temporary build directory.
 FC_CODE_DIR = "/code"
@@ -132,10 +135,51 @@ def _copy_source(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(*SOURCE_IGNORE))
 
 
+def _pure_python_wheels(python: str, requirements: Path, wheelhouse: Path) -> None:
+    """Builds the wheels of PURE_PYTHON_SDISTS pinned in `requirements`, and checks
+    that each is pure Python (`py3-none-any`)."""
+    for line in requirements.read_text().splitlines():
+        spec = line.split("#")[0].strip()
+        if spec.partition("==")[0].strip().lower() not in PURE_PYTHON_SDISTS:
+            continue
+        _run(
+            [
+                python,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--no-deps",
+                # An isolated build with current setuptools and wheel, whatever this
+                # Python has installed.
+                "--use-pep517",
+                "--wheel-dir",
+                str(wheelhouse),
+                spec,
+            ],
+            f"pip wheel {spec}",
+        )
+    foreign = [w.name for w in wheelhouse.glob("*.whl") if not w.name.endswith("-py3-none-any.whl")]
+    if foreign:
+        raise PackageError(f"not pure Python, needs a published wheel: {', '.join(foreign)}")
+
+
 def _install_requirements(python: str, requirements: Path, target: Path) -> None:
     has_pip = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, check=False)
     if has_pip.returncode != 0:
         raise PackageError(f"{python} has no pip; add it with: {python} -m ensurepip --upgrade")
+    with tempfile.TemporaryDirectory(prefix="wheelhouse-") as built_wheels:
+        wheelhouse = Path(built_wheels)
+        _pure_python_wheels(python, requirements, wheelhouse)
+        _pip_install(python, requirements, target, wheelhouse)
+    # Console scripts whose first line names the build machine's interpreter; nothing
+    # on FC runs them and nothing imports them.
+    shutil.rmtree(target / "bin", ignore_errors=True)
+
+
+def _pip_install(python: str, requirements: Path, target: Path, wheelhouse: Path) -> None:
     _run(
         [
             python,
@@ -155,14 +199,13 @@ def _install_requirements(python: str, requirements: Path, target: Path) -> None
             "3.10",
             "--implementation",
             "cp",
+            "--find-links",
+            str(wheelhouse),
             "-r",
             str(requirements),
         ],
         "pip install",
     )
-    # Console scripts whose first line names the build machine's interpreter; nothing
-    # on FC runs them and nothing imports them.
-    shutil.rmtree(target / "bin", ignore_errors=True)
 
 
 def _drop_foreign_bytecode(tree: Path) -> None:
