@@ -4,6 +4,8 @@ V3 signature the stand-in verifies. Nothing is mailed and no budget is spent unl
 check passed."""
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -27,6 +29,7 @@ from tests.fixtures.emulator import (
     STS_TOKEN,
 )
 from tests.fixtures.function import SEND_TOKEN, Context
+from tests.fixtures.runtime import FUNCTION_DIR
 
 PROVIDERS = ["turnstile", "hcaptcha", "aliyun"]
 TO = "visitor@example.com"
@@ -254,3 +257,53 @@ def test_a_bad_setting_is_a_config_error_naming_it(start_function, base_env, ext
     reply = start_function({**base_env, **extra}).call("GET", "/health")
     assert reply.status == 503
     assert variable in reply.body["error"]["variables"]
+
+
+LOADED = (
+    "import sys, types\n"
+    "import index\n"
+    "index.initialize(types.SimpleNamespace(request_id='r', credentials=None))\n"
+    "assert index._api is not None and index._api.app is not None\n"
+    "print(' '.join(sorted(sys.modules)))\n"
+)
+OPTIONAL = (
+    "dmcode.human_check",
+    "dmcode.domain_guard",
+    "alibabacloud_captcha20230305",
+    "dns.resolver",
+    "disposable_email_domains",
+)
+
+
+def modules_loaded(env: dict[str, str]) -> set[str]:
+    """The modules a fresh instance has loaded after `initialize`, with only `env`."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED],
+        env={"PYTHONPATH": str(FUNCTION_DIR), "DM_ACCOUNT_NAME": SENDER, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split()) & set(OPTIONAL)
+
+
+def test_each_part_loads_only_when_configured():
+    flow = {"CODE_SECRETS": "human-check-code-secret-0123456789abcdef", "STORE": "memory"}
+    assert modules_loaded({"SEND_TOKENS": SEND_TOKEN}) == set()
+    assert modules_loaded(flow) == set()
+    turnstile = {"CAPTCHA_PROVIDER": "turnstile", "CAPTCHA_SECRET": "s", "CAPTCHA_HOSTNAMES": "a"}
+    assert modules_loaded({**flow, **turnstile}) == {"dmcode.human_check"}
+    aliyun = {"CAPTCHA_PROVIDER": "aliyun", "CAPTCHA_SCENE_ID": "s"}
+    assert modules_loaded({**flow, **aliyun}) == {
+        "dmcode.human_check",
+        "alibabacloud_captcha20230305",
+    }
+    assert modules_loaded({**flow, "DOMAIN_CHECKS": "disposable"}) == {
+        "dmcode.domain_guard",
+        "disposable_email_domains",
+    }
+    assert modules_loaded({**flow, "DOMAIN_CHECKS": "mx"}) == {
+        "dmcode.domain_guard",
+        "dns.resolver",
+    }

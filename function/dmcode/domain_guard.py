@@ -25,6 +25,7 @@ disposable list only when their check is on.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, MutableMapping
@@ -107,6 +108,12 @@ class _MailDns:
         self.lock = threading.Lock()
         self.nameservers = settings.dns_nameservers
         self._resolver: dns.resolver.Resolver | None = None
+        # dnspython loads here, in FC's initializer, not in the first request.
+        import dns.exception  # noqa: PLC0415
+
+        with contextlib.suppress(dns.exception.DNSException):
+            # No resolver configuration yet: the first lookup tries again (and logs).
+            self.resolver()
 
     def resolver(self) -> dns.resolver.Resolver:
         if self._resolver is None:
