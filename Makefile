@@ -5,8 +5,8 @@ PY := $(VENV)/bin/python
 # FC runs python3.10: use it for the venv where the machine has one.
 BASE_PYTHON := $(shell tools/python310.sh 2>/dev/null || command -v python3)
 
-# `make run DM_PORT=8125 REAL=1 ...`: the local stack reads these from its environment.
-export HOST DM_PORT FC_PORT DEMO_PORT REAL
+# `make run DM_PORT=8125 REAL=1 CAPTCHA=turnstile ...`: the local stack reads these from its environment.
+export HOST DM_PORT FC_PORT DEMO_PORT REAL CAPTCHA CAPTCHA_PORT
 
 .PHONY: venv system-deps node-deps test lint format run package bench fuzz load smoke clean
 
