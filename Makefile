@@ -11,8 +11,8 @@ export DEPLOY_RUNTIME
 BASE_PYTHON := $(shell tools/python.sh 3.12 2>/dev/null || command -v python3)
 BASE_VERSION := $(shell $(BASE_PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
-# `make run DM_PORT=8125 REAL=1 ...`: the local stack reads these from its environment.
-export HOST DM_PORT FC_PORT DEMO_PORT REAL
+# `make run DM_PORT=8125 REAL=1 CAPTCHA=turnstile ...`: the local stack reads these from its environment.
+export HOST DM_PORT FC_PORT DEMO_PORT REAL CAPTCHA CAPTCHA_PORT
 
 .PHONY: venv system-deps node-deps test lint format run package bench fuzz load smoke clean
 

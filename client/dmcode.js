@@ -7,7 +7,8 @@
 //   const { proof } = await verifier.check(token, "123456");   // give `proof` to your backend
 //
 // Failures throw a VerificationError whose `code` is the function's stable error code
-// (rate_limited, invalid_code, expired, too_many_attempts, invalid_email, ...).
+// (rate_limited, invalid_code, expired, too_many_attempts, invalid_email,
+// captcha_required, captcha_failed, undeliverable_domain, ...).
 
 export class VerificationError extends Error {
   constructor(status, error, retryAfter) {
@@ -50,10 +51,12 @@ async function post(url, body) {
 export function createVerifier(baseUrl) {
   const root = String(baseUrl).replace(/\/+$/, "");
   return {
-    // Emails a code to `to`; resolves to { token, expiresIn, resendIn }.
-    send(to, { type = "SignIn", locale } = {}) {
+    // Emails a code to `to`; resolves to { token, expiresIn, resendIn }. `captcha` is the
+    // human-check widget's token, when the function has CAPTCHA_PROVIDER set.
+    send(to, { type = "SignIn", locale, captcha } = {}) {
       const body = { to, type };
       if (locale) body.locale = locale;
+      if (captcha) body.captcha = captcha;
       return post(`${root}/verifications`, body);
     },
     // Checks the code the user typed; resolves to { valid, to, type, proof }.

@@ -31,6 +31,10 @@ DEV_SENDER = "noreply@mail.example.com"
 DEV_SEND_TOKEN = "dev-send-token-change-me"  # noqa: S105
 DEV_CODE_SECRET = "dev-code-secret-0123456789abcdef0123456789"  # noqa: S105
 ROLE_KEY_ID, ROLE_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+# The captcha stand-in's dev keys (CAPTCHA=turnstile|hcaptcha|aliyun make run).
+DEV_SITE_KEY = "dev-site-key"
+DEV_CAPTCHA_SECRET = "dev-captcha-secret"  # noqa: S105
+DEV_SCENE_ID = "dev-scene"
 
 
 def _env(name: str, default: str) -> str:
@@ -48,6 +52,13 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--sender", default=env("DEV_SENDER", DEV_SENDER))
     parser.add_argument("--send-token", default=env("DEV_SEND_TOKEN", DEV_SEND_TOKEN))
     parser.add_argument("--db", default=str(ROOT / ".local" / "dm.sqlite3"))
+    parser.add_argument(
+        "--captcha",
+        choices=("", "turnstile", "hcaptcha", "aliyun"),
+        default=env("CAPTCHA", ""),
+        help="turn the human check on, verified by the local stand-in",
+    )
+    parser.add_argument("--captcha-port", type=int, default=int(env("CAPTCHA_PORT", "8090")))
     parser.add_argument(
         "--real",
         action="store_true",
@@ -80,6 +91,8 @@ def _function_env(args: argparse.Namespace, dm_url: str | None, demo_url: str) -
                 "DM_FROM_ALIAS": "Local demo",
             }
         )
+    if args.captcha:
+        env.update(_captcha_env(args))
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
         env.pop("STORE")
@@ -103,6 +116,25 @@ def function_options(function_env: dict[str, str]) -> list[str]:
     for name, value in shell.items():
         options += ["-e", f"{name}={value}"]
     return options
+
+
+def _captcha_url(args: argparse.Namespace) -> str:
+    return f"http://{args.host}:{args.captcha_port}"
+
+
+def _captcha_env(args: argparse.Namespace) -> dict[str, str]:
+    env = {"CAPTCHA_PROVIDER": args.captcha, "CAPTCHA_ENDPOINT": _captcha_url(args)}
+    if args.captcha == "aliyun":
+        env.update(
+            {
+                "CAPTCHA_SCENE_ID": DEV_SCENE_ID,
+                "CAPTCHA_ACCESS_KEY_ID": DEV_KEY_ID,
+                "CAPTCHA_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            }
+        )
+    else:
+        env["CAPTCHA_SECRET"] = DEV_CAPTCHA_SECRET
+    return env
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], name: str) -> None:
@@ -179,6 +211,37 @@ def main() -> None:
                 ],
                 f"{dm_url}/api/stats",
             )
+        demo_captcha: list[str] = []
+        if args.captcha:
+            captcha_url = _captcha_url(args)
+            start(
+                "captcha stand-in",
+                [
+                    python,
+                    "-m",
+                    "local.captcha",
+                    "--host",
+                    args.host,
+                    "--port",
+                    str(args.captcha_port),
+                    "--site",
+                    f"{DEV_SITE_KEY}:{DEV_CAPTCHA_SECRET}",
+                    "--scene",
+                    DEV_SCENE_ID,
+                    "--key",
+                    f"{DEV_KEY_ID}:{DEV_KEY_SECRET}",
+                ],
+                f"{captcha_url}/widget/token",
+            )
+            site = DEV_SCENE_ID if args.captcha == "aliyun" else DEV_SITE_KEY
+            demo_captcha = [
+                "--captcha",
+                captcha_url,
+                "--captcha-provider",
+                args.captcha,
+                "--captcha-site",
+                site,
+            ]
         function_env = _function_env(args, dm_url, demo_url)
         runtime = [
             python,
@@ -212,6 +275,7 @@ def main() -> None:
                 fc_url,
                 "--inbox",
                 dm_url or "about:blank",
+                *demo_captcha,
             ],
             demo_url,
         )

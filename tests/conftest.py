@@ -9,4 +9,6 @@ pytest_plugins = [
     "tests.fixtures.node",
     "tests.fixtures.logs",
     "tests.fixtures.package",
+    "tests.fixtures.dns",
+    "tests.fixtures.captcha",
 ]

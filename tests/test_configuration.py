@@ -16,6 +16,10 @@ from dmcode import settings
 from tests.fixtures.function import SENDER
 
 BASE = {"DM_ACCOUNT_NAME": SENDER}
+# The human check's variables are read only with a provider named.
+CAPTCHA_HOSTS = {"CAPTCHA_HOSTNAMES": "app.example.com"}
+TURNSTILE = {"CAPTCHA_PROVIDER": "turnstile", "CAPTCHA_SECRET": "s" * 20, **CAPTCHA_HOSTS}
+ALIYUN = {"CAPTCHA_PROVIDER": "aliyun", "CAPTCHA_SCENE_ID": "scene-1"}
 REQUIRED = {"DM_ACCOUNT_NAME"}
 # A value each variable must refuse, with the variable the problem names (a pair's
 # missing half names the other one).
@@ -48,6 +52,30 @@ BAD: dict[str, tuple[dict[str, str], str]] = {
     "BASE_PATH": ({"BASE_PATH": "mail"}, "BASE_PATH"),
     "LOG_LEVEL": ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
     "BRAND_NAME": ({"BRAND_NAME": "N" * 65}, "BRAND_NAME"),
+    "CAPTCHA_PROVIDER": ({"CAPTCHA_PROVIDER": "recaptcha"}, "CAPTCHA_PROVIDER"),
+    "CAPTCHA_SECRET": ({"CAPTCHA_PROVIDER": "turnstile", **CAPTCHA_HOSTS}, "CAPTCHA_SECRET"),
+    "CAPTCHA_SITE_KEY": ({**TURNSTILE, "CAPTCHA_SITE_KEY": "k" * 129}, "CAPTCHA_SITE_KEY"),
+    "CAPTCHA_SCENE_ID": ({"CAPTCHA_PROVIDER": "aliyun"}, "CAPTCHA_SCENE_ID"),
+    "CAPTCHA_REGION": ({**ALIYUN, "CAPTCHA_REGION": "cn-hangzhou"}, "CAPTCHA_REGION"),
+    "CAPTCHA_ENDPOINT": ({**TURNSTILE, "CAPTCHA_ENDPOINT": "127.0.0.1:8090"}, "CAPTCHA_ENDPOINT"),
+    "CAPTCHA_ACCESS_KEY_ID": (
+        {**ALIYUN, "CAPTCHA_ACCESS_KEY_ID": "id-alone"},
+        "CAPTCHA_ACCESS_KEY_SECRET",
+    ),
+    "CAPTCHA_ACCESS_KEY_SECRET": (
+        {**ALIYUN, "CAPTCHA_ACCESS_KEY_SECRET": "secret-alone"},
+        "CAPTCHA_ACCESS_KEY_ID",
+    ),
+    "CAPTCHA_HOSTNAMES": ({**TURNSTILE, "CAPTCHA_HOSTNAMES": "https://a/"}, "CAPTCHA_HOSTNAMES"),
+    "CAPTCHA_TIMEOUT_MS": ({**TURNSTILE, "CAPTCHA_TIMEOUT_MS": "soon"}, "CAPTCHA_TIMEOUT_MS"),
+    "CAPTCHA_FAIL_OPEN": ({**TURNSTILE, "CAPTCHA_FAIL_OPEN": "maybe"}, "CAPTCHA_FAIL_OPEN"),
+    "DOMAIN_CHECKS": ({"DOMAIN_CHECKS": "smtp"}, "DOMAIN_CHECKS"),
+    "DOMAIN_ALLOW": ({"DOMAIN_ALLOW": "not a domain"}, "DOMAIN_ALLOW"),
+    "DOMAIN_DENY": ({"DOMAIN_DENY": "-bad-.example"}, "DOMAIN_DENY"),
+    "DOMAIN_CHECK_SEND": ({"DOMAIN_CHECK_SEND": "yes"}, "DOMAIN_CHECK_SEND"),
+    "DNS_NAMESERVERS": ({"DNS_NAMESERVERS": "dns.example"}, "DNS_NAMESERVERS"),
+    "DNS_TIMEOUT_MS": ({"DNS_TIMEOUT_MS": "0"}, "DNS_TIMEOUT_MS"),
+    "DNS_CACHE_SECONDS": ({"DNS_CACHE_SECONDS": "-5"}, "DNS_CACHE_SECONDS"),
     "BRAND_LOGO_URL": ({"BRAND_LOGO_URL": "http://cdn.example.com/logo.png"}, "BRAND_LOGO_URL"),
     "BRAND_COLOR": ({"BRAND_COLOR": "red"}, "BRAND_COLOR"),
     "BRAND_FOOTER": ({"BRAND_FOOTER": "Line one\nLine two"}, "BRAND_FOOTER"),

@@ -6,6 +6,13 @@ import pytest
 
 from dmcode.builtin import languages as builtin_languages
 from local.demo.server import DemoServer
+from tests.fixtures.captcha import (
+    CAPTCHA_KEY_ID,
+    CAPTCHA_KEY_SECRET,
+    CAPTCHA_SECRET,
+    SCENE_ID,
+    SITE_KEY,
+)
 from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
 
 pytestmark = pytest.mark.browser
@@ -125,4 +132,57 @@ def test_the_demo_offers_every_builtin_language_and_the_mail_comes_in_the_one_ch
     page.click("#send")
     page.wait_for_selector("#check-form:not(.hidden)")
     assert emulator.sent(to="browser@example.com")[0].subject == "Ihr Anmeldecode"
+
+
+@pytest.mark.parametrize("provider", ["turnstile", "aliyun"])
+def test_demo_page_completes_the_flow_with_the_human_check_on(
+    emulator, start_runtime, demo, captcha, browser, artifacts_dir, provider
+):
+    page_server = demo(inbox=emulator.url)
+    site = SCENE_ID if provider == "aliyun" else SITE_KEY
+    page_server.config["captcha"] = {"provider": provider, "site": site, "url": captcha.url}
+    if provider == "aliyun":
+        check = {
+            "CAPTCHA_SCENE_ID": SCENE_ID,
+            "CAPTCHA_ACCESS_KEY_ID": CAPTCHA_KEY_ID,
+            "CAPTCHA_ACCESS_KEY_SECRET": CAPTCHA_KEY_SECRET,
+        }
+    else:
+        check = {"CAPTCHA_SECRET": CAPTCHA_SECRET}
+    runtime = start_runtime(
+        env={
+            "DM_ACCOUNT_NAME": SENDER,
+            "DM_ENDPOINT": emulator.url,
+            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            "CODE_SECRETS": CODE_SECRET,
+            "STORE": "memory",
+            "CORS_ALLOW_ORIGINS": page_server.url,
+            "CAPTCHA_PROVIDER": provider,
+            "CAPTCHA_ENDPOINT": captcha.url,
+            **check,
+        }
+    )
+    page_server.config["api"] = runtime.url
+    page = browser.new_page()
+    page.goto(page_server.url)
+    page.fill("#email", "human@example.com")
+
+    # Without the box ticked the function refuses before anything is mailed.
+    page.click("#send")
+    page.wait_for_selector("#status.error")
+    assert "I am human" in page.inner_text("#status")
+    assert emulator.messages() == []
+
+    page.check("#human-box")
+    page.click("#send")
+    page.wait_for_selector("#check-form:not(.hidden)")
+    code = code_sent_to(emulator, "human@example.com")
+    page.fill("#code", code)
+    page.click("#check")
+    page.wait_for_selector("#done:not(.hidden)")
+    assert '"sub": "human@example.com"' in page.inner_text("#proof")
+    # The first click sent no token, so only the ticked attempt reached the provider.
+    assert captcha.verifications == 1
+    page.screenshot(path=str(artifacts_dir / f"demo-human-check-{provider}.png"), full_page=True)
     page.close()

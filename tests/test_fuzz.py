@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 import index
 from dmcode.templates import TYPES
+from tests.fixtures.captcha import CAPTCHA_SECRET, PAGE
 from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
 from tests.fixtures.function import SEND_TOKEN, Context, http_event
 from tests.fixtures.logs import (
@@ -59,6 +60,7 @@ WEIGHTS = {
     "links": 2,
     "values": 1,
     "mailboxes": 1,
+    "guarded": 2,
 }
 
 # The stable codes of DESIGN.md and the status each one always comes with.
@@ -83,6 +85,11 @@ STATUS = {
     "internal_error": 500,
     "upstream_error": 502,
     "store_unavailable": 503,
+    "captcha_required": 400,
+    "captcha_failed": 403,
+    "captcha_unavailable": 503,
+    "undeliverable_domain": 400,
+    "domain_not_allowed": 400,
     "quota_exhausted": 503,
     "upstream_timeout": 504,
 }
@@ -877,6 +884,90 @@ def test_every_spelling_of_a_mailbox_shares_its_budget(fn_one_per_mailbox, emula
     local, _, domain = pair[0].rpartition("@")
     (message,) = emulator.messages()
     assert message.recipients == [f"{local}@{domain.lower()}"]
+
+
+@pytest.fixture
+def guarded(start_function, emulator, captcha, dns_server):
+    """The public flow with the human check (Turnstile's stand-in) and the domain guard
+    (DNS on loopback) on; returns the function's log lines, the stand-in and the zone."""
+    zone = dns_server.zone
+    zone.mx.update({"mail.example": ["mx.mail.example"], "nomail.example": ["."]})
+    zone.a["xn--bcher-kva.example"] = ["192.0.2.7"]
+    zone.servfail.add("servfail.example")
+    start_function(
+        {
+            "DM_ACCOUNT_NAME": SENDER,
+            "DM_ENDPOINT": emulator.url,
+            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
+            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            "CODE_SECRETS": FLOW_SECRET,
+            "STORE": "memory",
+            "RATE_LIMITS": "to:1000000/60s,ip:1000000/1h,global:1000000/1d",
+            "CORS_ALLOW_ORIGINS": PAGE,
+            "CAPTCHA_PROVIDER": "turnstile",
+            "CAPTCHA_SECRET": CAPTCHA_SECRET,
+            "CAPTCHA_ENDPOINT": captcha.url,
+            "DOMAIN_CHECKS": "mx,disposable",
+            "DNS_NAMESERVERS": dns_server.nameserver,
+        }
+    )
+    lines = Lines()
+    logging.getLogger("dmcode").addHandler(lines)
+    yield lines, captcha
+    logging.getLogger("dmcode").removeHandler(lines)
+
+
+GUARDED_DOMAINS = st.sampled_from(
+    [
+        "mail.example",  # MX
+        "MAIL.Example",
+        "bücher.example",  # IDN, A record only
+        "nowhere.example",  # NXDOMAIN
+        "nomail.example",  # null MX
+        "mailinator.com",  # disposable
+        "x.Mailinator.com",
+        "servfail.example",  # DNS fails: lets through
+    ]
+)
+GUARDED_ADDRESSES = st.builds(
+    lambda local, domain: f"{local}@{domain}",
+    st.sampled_from(["ann", "Ann.B+t"]),
+    GUARDED_DOMAINS,
+)
+CAPTCHA_KINDS = st.sampled_from(["solved", "solved", "replayed", "other site", "absent"])
+DELIVERABLE = ("mail.example", "xn--bcher-kva.example", "servfail.example")
+
+
+@fuzz_settings("guarded")
+@given(data=st.data())
+def test_the_human_check_and_domain_guard_answer_every_token_and_address(guarded, emulator, data):
+    lines, captcha = guarded
+    kind = data.draw(CAPTCHA_KINDS)
+    # Mostly addresses that pass the syntax check, so the guard itself is what answers.
+    clean = data.draw(st.integers(0, 3)) > 0
+    body: dict[str, Any] = {"to": data.draw(GUARDED_ADDRESSES if clean else wrong(ANY_ADDRESS))}
+    if kind in ("solved", "replayed"):
+        body["captcha"] = captcha.token("turnstile")
+    elif kind == "other site":
+        body["captcha"] = captcha.token("turnstile", page="https://farm.example.net")
+    if kind == "replayed":
+        captcha.server.service.siteverify(
+            "turnstile", {"secret": CAPTCHA_SECRET, "response": body["captcha"]}
+        )
+    if data.draw(st.integers(0, 3)) == 0:
+        body["captcha"] = data.draw(wrong(SHORT_TEXT))
+        kind = "junk"
+    emulator.clear()
+    result, request_id = handle(lines, http("POST", "/verifications", json.dumps(body)))
+    status, _ = check_http(result, request_id, "POST")
+    if status >= 400:
+        assert emulator.messages() == []
+        return
+    # Mail went out: only with a solved, unused widget, to a domain that takes mail.
+    assert kind == "solved"
+    (message,) = emulator.messages()
+    (recipient,) = message.recipients
+    assert recipient.rpartition("@")[2] in DELIVERABLE
 
 
 # -- the log secrecy check itself -------------------------------------------------

@@ -46,6 +46,9 @@ FIND_PYTHON = ROOT / "tools" / "python.sh"
 RUNTIMES = {"python3.12": (3, 12), "python3.10": (3, 10)}
 DEFAULT_RUNTIME = "python3.12"
 PLATFORM = "manylinux2014_x86_64"
+# Pinned requirements published as sdists only. Pure Python, so a wheel built here is the
+# same code on every Python and platform; any other sdist stays refused (no compiler).
+PURE_PYTHON_SDISTS = ("alibabacloud-endpoint-util",)
 # Where FC mounts the code; compiled files name their sources under it (as tracebacks
 # on FC will), not under the temporary build directory.
 FC_CODE_DIR = "/code"
@@ -173,10 +176,53 @@ def _pack_phrases(tree: Path) -> None:
     source.unlink()
 
 
+def _pure_python_wheels(python: str, requirements: Path, wheelhouse: Path) -> None:
+    """Builds the wheels of PURE_PYTHON_SDISTS pinned in `requirements`, and checks
+    that each is pure Python (`py3-none-any`)."""
+    for line in requirements.read_text().splitlines():
+        spec = line.split("#")[0].strip()
+        if spec.partition("==")[0].strip().lower() not in PURE_PYTHON_SDISTS:
+            continue
+        _run(
+            [
+                python,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--no-deps",
+                # An isolated build with current setuptools and wheel, whatever this
+                # Python has installed.
+                "--use-pep517",
+                "--wheel-dir",
+                str(wheelhouse),
+                spec,
+            ],
+            f"pip wheel {spec}",
+        )
+    foreign = [w.name for w in wheelhouse.glob("*.whl") if not w.name.endswith("-py3-none-any.whl")]
+    if foreign:
+        raise PackageError(f"not pure Python, needs a published wheel: {', '.join(foreign)}")
+
+
 def _install_requirements(python: str, runtime: str, requirements: Path, target: Path) -> None:
     has_pip = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, check=False)
     if has_pip.returncode != 0:
         raise PackageError(f"{python} has no pip; add it with: {python} -m ensurepip --upgrade")
+    with tempfile.TemporaryDirectory(prefix="wheelhouse-") as built_wheels:
+        wheelhouse = Path(built_wheels)
+        _pure_python_wheels(python, requirements, wheelhouse)
+        _pip_install(python, runtime, requirements, target, wheelhouse)
+    # Console scripts whose first line names the build machine's interpreter; nothing
+    # on FC runs them and nothing imports them.
+    shutil.rmtree(target / "bin", ignore_errors=True)
+
+
+def _pip_install(
+    python: str, runtime: str, requirements: Path, target: Path, wheelhouse: Path
+) -> None:
     _run(
         [
             python,
@@ -196,14 +242,13 @@ def _install_requirements(python: str, runtime: str, requirements: Path, target:
             runtime.removeprefix("python"),
             "--implementation",
             "cp",
+            "--find-links",
+            str(wheelhouse),
             "-r",
             str(requirements),
         ],
         "pip install",
     )
-    # Console scripts whose first line names the build machine's interpreter; nothing
-    # on FC runs them and nothing imports them.
-    shutil.rmtree(target / "bin", ignore_errors=True)
 
 
 def _drop_foreign_bytecode(tree: Path, runtime: str) -> None:

@@ -25,6 +25,8 @@ from dmcode.mailer import Credentials, CredentialsMissing, SendResult, choose_cr
 from dmcode.templates import CODE_TYPES, TYPES
 
 if TYPE_CHECKING:
+    from dmcode.domain_guard import DomainGuard
+    from dmcode.human_check import HumanCheck
     from dmcode.limits import Limiter
     from dmcode.verification import VerificationFlow
 
@@ -66,6 +68,8 @@ class Api:
         self.origins = frozenset(app.settings.cors_allow_origins) if app else frozenset()
         self.flow: VerificationFlow | None = None
         self.send_limiter: Limiter | None = None
+        self.human_check: HumanCheck | None = None
+        self.domain_guard: DomainGuard | None = None
         self.routes: dict[str, dict[str, Handler]] = {
             "/health": {"GET": self._health},
             "/send": {"POST": self._send_route},
@@ -85,12 +89,21 @@ class Api:
                 from dmcode.verification import VerificationFlow  # noqa: PLC0415
 
                 self.flow = VerificationFlow(s, app.store, self._mail_code)
+                if s.captcha_provider:
+                    from dmcode.human_check import HumanCheck  # noqa: PLC0415
+
+                    self.human_check = HumanCheck(s)
             if s.send_rate_limits:
                 # Keys hash addresses; without CODE_SECRETS the send tokens key them.
                 keyring = Keyring(s.code_secrets or s.send_tokens)
                 self.send_limiter = Limiter(
                     s.send_rate_limits, app.store, keyring.store_keys, namespace="send"
                 )
+
+        if app is not None and app.settings.domain_guard_enabled:
+            from dmcode.domain_guard import DomainGuard  # noqa: PLC0415
+
+            self.domain_guard = DomainGuard(app.settings)
 
     # -- entry points ------------------------------------------------------------
 
@@ -228,6 +241,9 @@ class Api:
         wanted = [asked] if asked else locales.accept_language(request.header("accept-language"))
         locale = self._require_app().templates.chosen_locale(usage_type, wanted)
         ip = self._client_ip(request)
+        if self.human_check is not None:
+            # Before the limits: a script without a solved widget spends nobody's budget.
+            self.human_check.verify(body.get("captcha"), ip, credentials, trace.extra)
         return Response.json(202, flow.start(to, usage_type, locale, ip))
 
     def _check_route(
@@ -285,6 +301,8 @@ class Api:
             _check_code(payload)
             if payload.get("link") is not None:
                 _check_link(payload, app.settings.send_link_hosts)
+        if self.domain_guard is not None and app.settings.domain_check_send:
+            self.domain_guard.check(to, trace.extra)
         self._take_send_limits(to, body.get("ip"), trace)
         result = self._deliver(app, to, usage_type, wanted, payload, credentials, trace)
         return {
@@ -339,6 +357,9 @@ class Api:
         """How the public flow mails its code: like /send, with this request's role."""
         app = self._require_app()
         credentials, trace = _current.get() or (None, None)
+        if self.domain_guard is not None:
+            # After the limits, so probing domains costs the caller's IP budget like a send.
+            self.domain_guard.check(to, trace.extra if trace is not None else {})
         return self._deliver(app, to, usage_type, locale, payload, credentials, trace)
 
     def _client_ip(self, request: Request) -> str:

@@ -12,11 +12,12 @@ the value of a secret.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from dmcode.errors import ConfigError
@@ -41,6 +42,15 @@ _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:]+\](:[0-9]{1,5})?$"
 )
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+$")
+CAPTCHA_PROVIDERS = ("aliyun", "turnstile", "hcaptcha")
+# Captcha 2.0's two server endpoints (captcha.<region>.aliyuncs.com).
+CAPTCHA_REGIONS = ("cn-shanghai", "ap-southeast-1")
+DOMAIN_CHECKS = ("mx", "disposable")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z0-9\-]{2,63}$")
+_NAMESERVER = re.compile(
+    r"^(?P<v4>[0-9]{1,3}(\.[0-9]{1,3}){3})(:(?P<p4>[0-9]{1,5}))?$"
+    r"|^\[(?P<v6b>[0-9A-Fa-f:.]+)\]:(?P<p6>[0-9]{1,5})$|^(?P<v6>[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$"
+)
 _COLOR = re.compile(r"^#(?:[0-9A-Fa-f]{3}){1,2}$")
 _LOGO_URL = re.compile(r"^https://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?/[!-~]*$")
 # Control characters and line separators: a brand value is one line of plain text.
@@ -116,6 +126,30 @@ class Settings:
     brand_logo_url: str | None = None
     brand_color: str | None = None
     brand_footer: str | None = None
+    # The human check of the public flow (dmcode.human_check); off when provider is None.
+    captcha_provider: str | None = None
+    captcha_secret: str | None = field(default=None, repr=False)
+    captcha_site_key: str | None = None
+    captcha_scene_id: str | None = None
+    captcha_region: str = "cn-shanghai"
+    captcha_endpoint: str | None = None
+    captcha_access_key_id: str | None = None
+    captcha_access_key_secret: str | None = field(default=None, repr=False)
+    captcha_hostnames: tuple[str, ...] = ()
+    captcha_timeout_ms: int = 3000
+    captcha_fail_open: bool = False
+    # The domain guard (dmcode.domain_guard); off when no check and no deny list is set.
+    domain_checks: tuple[str, ...] = ()
+    domain_allow: tuple[str, ...] = ()
+    domain_deny: tuple[str, ...] = ()
+    domain_check_send: bool = False
+    dns_nameservers: tuple[tuple[str, int], ...] = ()
+    dns_timeout_ms: int = 2000
+    dns_cache_seconds: int = 300
+
+    @property
+    def domain_guard_enabled(self) -> bool:
+        return bool(self.domain_checks or self.domain_deny)
 
     @property
     def send_enabled(self) -> bool:
@@ -377,6 +411,12 @@ def read(env: Mapping[str, str] | None = None) -> tuple[Settings, list[tuple[str
         r.problem("BASE_PATH", "must be a path starting with /")
         base_path = ""
 
+    cors_origins = r.items(
+        "CORS_ALLOW_ORIGINS", lambda o: bool(_ORIGIN.match(o)), "origin (scheme://host[:port])"
+    )
+    captcha = _captcha(r, cors_origins)
+    domains = _domain_guard(r)
+
     settings = Settings(
         account_name=account_name or "",
         from_alias=r.text("DM_FROM_ALIAS", max_len=MAX_ALIAS),
@@ -400,9 +440,7 @@ def read(env: Mapping[str, str] | None = None) -> tuple[Settings, list[tuple[str
         code_ttl_seconds=r.integer("CODE_TTL_SECONDS", 600, 60, 86_400),
         code_max_attempts=r.integer("CODE_MAX_ATTEMPTS", 5, 1, 100),
         proof_audience=proof_audience,
-        cors_allow_origins=r.items(
-            "CORS_ALLOW_ORIGINS", lambda o: bool(_ORIGIN.match(o)), "origin (scheme://host[:port])"
-        ),
+        cors_allow_origins=cors_origins,
         rate_limits=rate_limits,
         trust_proxy=r.integer("TRUST_PROXY", 0, 0, 10),
         redis_url=redis_url,
@@ -414,6 +452,8 @@ def read(env: Mapping[str, str] | None = None) -> tuple[Settings, list[tuple[str
         brand_logo_url=brand_logo_url,
         brand_color=brand_color,
         brand_footer=brand_footer,
+        **captcha,
+        **domains,
     )
     return settings, r.problems
 
@@ -429,6 +469,105 @@ def role_credentials(env: Mapping[str, str] | None = None) -> Credentials | None
     if key_id is None or secret is None:
         return None
     return Credentials(key_id, secret, token)
+
+
+def _captcha(r: _Reader, cors_origins: tuple[str, ...]) -> dict[str, Any]:
+    """The human check's settings; every one is unread when CAPTCHA_PROVIDER is unset."""
+    unchecked = r.raw("CAPTCHA_PROVIDER") is None
+    provider = r.choice("CAPTCHA_PROVIDER", CAPTCHA_PROVIDERS, None)
+    names = (
+        "CAPTCHA_SECRET",
+        "CAPTCHA_SITE_KEY",
+        "CAPTCHA_SCENE_ID",
+        "CAPTCHA_REGION",
+        "CAPTCHA_ENDPOINT",
+        "CAPTCHA_ACCESS_KEY_ID",
+        "CAPTCHA_ACCESS_KEY_SECRET",
+        "CAPTCHA_HOSTNAMES",
+        "CAPTCHA_TIMEOUT_MS",
+        "CAPTCHA_FAIL_OPEN",
+    )
+    if provider is None:
+        if unchecked:
+            for name in names:
+                # Read, so the deploy checks see them, and ignored: the check is off.
+                r.raw(name)
+        return {}
+    secret = r.raw("CAPTCHA_SECRET")
+    scene_id = r.text("CAPTCHA_SCENE_ID", max_len=64)
+    key_id = r.raw("CAPTCHA_ACCESS_KEY_ID")
+    key_secret = r.raw("CAPTCHA_ACCESS_KEY_SECRET")
+    endpoint = r.raw("CAPTCHA_ENDPOINT")
+    if endpoint is not None and not _ENDPOINT.match(endpoint):
+        r.problem(
+            "CAPTCHA_ENDPOINT", "must be a URL with scheme and host, like https://host[:port]"
+        )
+    hostnames = r.items("CAPTCHA_HOSTNAMES", lambda h: bool(_HOST.match(h)), "host name")
+    if provider == "aliyun":
+        if scene_id is None:
+            r.problem("CAPTCHA_SCENE_ID", "is required by CAPTCHA_PROVIDER=aliyun (the scene's ID)")
+        if (key_id is None) != (key_secret is None):
+            missing = "CAPTCHA_ACCESS_KEY_SECRET" if key_secret is None else "CAPTCHA_ACCESS_KEY_ID"
+            r.problem(missing, "must be set together with its pair, or neither (role credentials)")
+    else:
+        if secret is None:
+            r.problem("CAPTCHA_SECRET", f"is required by CAPTCHA_PROVIDER={provider}")
+        if not hostnames:
+            # The provider reports the page's host name; without a list to check it
+            # against, a token solved on any other site would pass.
+            hostnames = tuple(urlsplit(origin).hostname or "" for origin in cors_origins)
+            if not hostnames:
+                r.problem(
+                    "CAPTCHA_HOSTNAMES",
+                    f"is required by CAPTCHA_PROVIDER={provider} when CORS_ALLOW_ORIGINS is "
+                    "unset: the host names of the pages that show the widget",
+                )
+    return {
+        "captcha_provider": provider,
+        "captcha_secret": secret,
+        "captcha_site_key": r.text("CAPTCHA_SITE_KEY", max_len=128),
+        "captcha_scene_id": scene_id,
+        "captcha_region": r.choice("CAPTCHA_REGION", CAPTCHA_REGIONS, "cn-shanghai"),
+        "captcha_endpoint": endpoint,
+        "captcha_access_key_id": key_id,
+        "captcha_access_key_secret": key_secret,
+        "captcha_hostnames": tuple(h.lower() for h in hostnames),
+        "captcha_timeout_ms": r.integer("CAPTCHA_TIMEOUT_MS", 3000, 100, 30_000),
+        "captcha_fail_open": r.choice("CAPTCHA_FAIL_OPEN", ("0", "1"), "0") == "1",
+    }
+
+
+def _domain_guard(r: _Reader) -> dict[str, Any]:
+    """The domain guard's settings: checks, lists and the resolver it asks."""
+    checks = r.items(
+        "DOMAIN_CHECKS", lambda c: c.lower() in DOMAIN_CHECKS, "check (mx or disposable)"
+    )
+
+    def domain(value: str) -> bool:
+        return bool(_DOMAIN.match(value.lower()))
+
+    nameservers: list[tuple[str, int]] = []
+    for index, item in enumerate(r.items("DNS_NAMESERVERS")):
+        match = _NAMESERVER.match(item)
+        address = match and (match["v4"] or match["v6b"] or match["v6"])
+        port = int((match and (match["p4"] or match["p6"])) or 53)
+        try:
+            ipaddress.ip_address(address or "")
+        except ValueError:
+            address = None
+        if not address or not 0 < port < 65536:
+            r.problem("DNS_NAMESERVERS", f"item {index + 1} must be an IP address[:port]")
+            continue
+        nameservers.append((address, port))
+    return {
+        "domain_checks": tuple(dict.fromkeys(c.lower() for c in checks)),
+        "domain_allow": tuple(d.lower() for d in r.items("DOMAIN_ALLOW", domain, "domain")),
+        "domain_deny": tuple(d.lower() for d in r.items("DOMAIN_DENY", domain, "domain")),
+        "domain_check_send": r.choice("DOMAIN_CHECK_SEND", ("0", "1"), "0") == "1",
+        "dns_nameservers": tuple(nameservers),
+        "dns_timeout_ms": r.integer("DNS_TIMEOUT_MS", 2000, 100, 10_000),
+        "dns_cache_seconds": r.integer("DNS_CACHE_SECONDS", 300, 0, 86_400),
+    }
 
 
 class _Recorder(dict[str, str]):

@@ -12,8 +12,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--api", required=True, help="the function's URL")
     parser.add_argument("--inbox", required=True, help="the DM emulator's inbox URL")
+    parser.add_argument("--captcha", help="the captcha stand-in's URL (human check on)")
+    parser.add_argument("--captcha-provider", default="turnstile")
+    parser.add_argument("--captcha-site", default="", help="site key, or scene ID for aliyun")
     args = parser.parse_args()
-    server = DemoServer(args.host, args.port, args.api, args.inbox)
+    captcha = None
+    if args.captcha:
+        captcha = {
+            "provider": args.captcha_provider,
+            "site": args.captcha_site,
+            "url": args.captcha,
+        }
+    server = DemoServer(args.host, args.port, args.api, args.inbox, captcha)
     print(f"demo page on {server.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

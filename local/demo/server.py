@@ -43,9 +43,17 @@ class _Handler(BaseHTTPRequestHandler):
 class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, api: str, inbox: str) -> None:
+    def __init__(
+        self, host: str, port: int, api: str, inbox: str, captcha: dict[str, str] | None = None
+    ) -> None:
+        """`captcha`: `{"provider", "site", "url"}` of the local captcha stand-in, when the
+        function runs with the human check on; the page then shows its widget."""
         super().__init__((host, port), _Handler)
-        self.config = {"api": api.rstrip("/"), "inbox": inbox.rstrip("/")}
+        self.config: dict[str, object] = {
+            "api": api.rstrip("/"),
+            "inbox": inbox.rstrip("/"),
+            "captcha": captcha,
+        }
         self.url = f"http://{host}:{self.server_port}"
 
     def get_request(self) -> tuple[socket.socket, Any]:

@@ -1,0 +1,182 @@
+"""No mail to dead or throwaway domains: the domain of an address is judged before
+DirectMail is asked to send, because every bounce raises the sender's bounce rate, the
+figure DirectMail suspends senders for.
+
+In order, for the domain and each of its parent domains where lists are concerned:
+
+1. DOMAIN_DENY: the operator's own list; refused with `domain_not_allowed`.
+2. DOMAIN_ALLOW: exempt from the disposable list (a false positive, or a partner).
+3. `disposable` in DOMAIN_CHECKS: the maintained list of the `disposable-email-domains`
+   package; refused with `domain_not_allowed`.
+4. `mx` in DOMAIN_CHECKS: DNS. A domain receives mail through its MX hosts, or,
+   without MX records, through its own A/AAAA address (the implicit MX of RFC 5321
+   section 5.1). A domain that does not exist, has neither, or publishes only the null
+   MX of RFC 7505 (`0 .`, "this domain accepts no mail") is refused with
+   `undeliverable_domain`.
+
+A DNS failure (timeout, SERVFAIL, no usable nameserver) lets the address through: it
+says nothing about the address and is not an attack signal; the request's log line
+says `domainCheck: dns_unavailable` (never the address). Verdicts are cached per
+instance for DNS_CACHE_SECONDS (at most a bounded number of domains); failures are not.
+
+Imported only when DOMAIN_CHECKS or DOMAIN_DENY is set; DNS (`dnspython`) and the
+disposable list only when their check is on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from dmcode.errors import ApiError
+from dmcode.settings import Settings
+
+if TYPE_CHECKING:
+    import dns.resolver
+
+# Enough for a busy instance's working set; memory stays well under a megabyte.
+MAX_CACHED_DOMAINS = 4096
+_OK, _DEAD = True, False
+
+
+def _not_allowed() -> ApiError:
+    return ApiError(
+        400,
+        "domain_not_allowed",
+        "Addresses at this domain are not accepted; use a permanent address.",
+        field="to",
+    )
+
+
+def _undeliverable() -> ApiError:
+    return ApiError(
+        400,
+        "undeliverable_domain",
+        "This address's domain cannot receive email; check the spelling.",
+        field="to",
+    )
+
+
+def _parents(domain: str) -> list[str]:
+    """`a.b.example.com` -> itself, `b.example.com`, `example.com` (not the bare TLD)."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(max(1, len(labels) - 1))]
+
+
+class DomainGuard:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.deny = frozenset(settings.domain_deny)
+        self.allow = frozenset(settings.domain_allow)
+        self.disposable: frozenset[str] = frozenset()
+        if "disposable" in settings.domain_checks:
+            from disposable_email_domains import blocklist  # noqa: PLC0415
+
+            self.disposable = frozenset(blocklist)
+        self.dns = _MailDns(settings, clock) if "mx" in settings.domain_checks else None
+
+    def check(self, address: str, log: MutableMapping[str, Any]) -> None:
+        """Returns when mail to `address` (normalised: the domain lowercased, IDNA) may
+        go out; raises ApiError 400 `domain_not_allowed` or `undeliverable_domain`.
+        `log` receives `domainCheck` when DNS gave no verdict."""
+        domain = address.rpartition("@")[2]
+        names = _parents(domain)
+        if any(name in self.deny for name in names):
+            raise _not_allowed()
+        allowed = any(name in self.allow for name in names)
+        if not allowed and any(name in self.disposable for name in names):
+            raise _not_allowed()
+        if self.dns is None:
+            return
+        verdict = self.dns.receives_mail(domain)
+        if verdict is None:
+            log["domainCheck"] = "dns_unavailable"
+        elif verdict is _DEAD:
+            raise _undeliverable()
+
+
+class _MailDns:
+    """Asks DNS whether a domain can receive mail; caches the verdict."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
+        self.timeout = settings.dns_timeout_ms / 1000
+        self.cache_seconds = settings.dns_cache_seconds
+        self.clock = clock
+        self.cache: dict[str, tuple[bool, float]] = {}
+        self.lock = threading.Lock()
+        self.nameservers = settings.dns_nameservers
+        self._resolver: dns.resolver.Resolver | None = None
+        # dnspython loads here, in FC's initializer, not in the first request.
+        import dns.exception  # noqa: PLC0415
+
+        with contextlib.suppress(dns.exception.DNSException):
+            # No resolver configuration yet: the first lookup tries again (and logs).
+            self.resolver()
+
+    def resolver(self) -> dns.resolver.Resolver:
+        if self._resolver is None:
+            import dns.nameserver  # noqa: PLC0415
+            import dns.resolver  # noqa: PLC0415
+
+            # Without DNS_NAMESERVERS, the system's (FC's /etc/resolv.conf).
+            resolver = dns.resolver.Resolver(configure=not self.nameservers)
+            if self.nameservers:
+                resolver.nameservers = [
+                    dns.nameserver.Do53Nameserver(address, port)
+                    for address, port in self.nameservers
+                ]
+            resolver.cache = None  # verdicts are cached here instead
+            self._resolver = resolver
+        return self._resolver
+
+    def receives_mail(self, domain: str) -> bool | None:
+        """True or False, or None when DNS gave no answer within DNS_TIMEOUT_MS."""
+        now = self.clock()
+        with self.lock:
+            cached = self.cache.get(domain)
+            if cached is not None and cached[1] > now:
+                return cached[0]
+        verdict = self._lookup(domain)
+        if verdict is not None and self.cache_seconds > 0:
+            with self.lock:
+                if len(self.cache) >= MAX_CACHED_DOMAINS:
+                    self.cache = {d: v for d, v in self.cache.items() if v[1] > now}
+                    while len(self.cache) >= MAX_CACHED_DOMAINS:
+                        del self.cache[next(iter(self.cache))]
+                self.cache[domain] = (verdict, now + self.cache_seconds)
+        return verdict
+
+    def _lookup(self, domain: str) -> bool | None:
+        import dns.exception  # noqa: PLC0415
+        import dns.name  # noqa: PLC0415
+        import dns.resolver  # noqa: PLC0415
+
+        deadline = time.monotonic() + self.timeout
+        try:
+            resolver = self.resolver()
+            try:
+                answer = resolver.resolve(domain, "MX", search=False, lifetime=self.timeout)
+            except dns.resolver.NoAnswer:
+                pass
+            else:
+                # RFC 7505: a null MX (preference 0, exchange ".") says no mail; any
+                # real exchange is a way in.
+                return any(record.exchange != dns.name.root for record in answer)
+            # No MX: the domain's own address is its implicit MX (RFC 5321 5.1).
+            for rdtype in ("A", "AAAA"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                try:
+                    resolver.resolve(domain, rdtype, search=False, lifetime=left)
+                    return _OK
+                except dns.resolver.NoAnswer:
+                    continue
+            return _DEAD
+        except dns.resolver.NXDOMAIN:
+            return _DEAD
+        except dns.exception.DNSException:
+            # Timeout, SERVFAIL from every server, no resolver configuration ...
+            return None
