@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from local.dm_emulator.signing import KeyPair, Verifier
+from local.acs3 import KeyPair
+from local.dm_emulator.signing import Verifier
 from local.fc_runtime import Credentials
 from tests.fixtures.captcha import (
     CAPTCHA_KEY_ID,

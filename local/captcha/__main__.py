@@ -3,8 +3,8 @@
 import argparse
 import contextlib
 
+from local.acs3 import KeyPair
 from local.captcha.server import CaptchaStandIn
-from local.dm_emulator.signing import KeyPair
 
 
 def main() -> None:

@@ -23,9 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.acs3 import ApiRequest, KeyPair
 from local.captcha.service import CaptchaService
 from local.dm_emulator.errors import DMError
-from local.dm_emulator.signing import ApiRequest, KeyPair, Verifier
+from local.dm_emulator.signing import Verifier
 
 MAX_BODY = 64 * 1024
 _SITEVERIFY = {"/turnstile/v0/siteverify": "turnstile", "/siteverify": "hcaptcha"}
