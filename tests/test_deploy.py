@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from dmcode import settings
 from local.dm_emulator import Emulator
 from local.fc_runtime import Credentials, Runtime
 from local.fc_runtime import template as spec
@@ -44,7 +45,7 @@ ROLE = Credentials(STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN)
 NO_ROLE = Credentials()
 
 
-def shell_required(redis_url: str) -> tuple[dict[str, str], Credentials]:
+def shell_required(redis_url: str, workdir: Path) -> tuple[dict[str, str], Credentials]:
     """Only what the README calls required: the sender, the role, a token for /send."""
     env = {
         "DM_ACCOUNT_NAME": SENDER,
@@ -54,7 +55,7 @@ def shell_required(redis_url: str) -> tuple[dict[str, str], Credentials]:
     return env, ROLE
 
 
-def shell_access_key(redis_url: str) -> tuple[dict[str, str], Credentials]:
+def shell_access_key(redis_url: str, workdir: Path) -> tuple[dict[str, str], Credentials]:
     """An AccessKey pair and no role, as the Logto Aliyun DM guide sets users up."""
     env = {
         "DM_ACCOUNT_NAME": SENDER,
@@ -65,9 +66,11 @@ def shell_access_key(redis_url: str) -> tuple[dict[str, str], Credentials]:
     return env, NO_ROLE
 
 
-def shell_everything(redis_url: str) -> tuple[dict[str, str], Credentials]:
+def shell_everything(redis_url: str, workdir: Path) -> tuple[dict[str, str], Credentials]:
     """Every variable set (DM_TEMPLATES_FILE rather than DM_TEMPLATES: one or the other),
     names spelled in other cases and padded with spaces where the rule allows it."""
+    templates = workdir / "templates.json"
+    templates.write_text(json.dumps(OWN_TEMPLATES))
     env = {
         "DEPLOY_REGION": "cn-shanghai",
         "DEPLOY_FUNCTION_NAME": "mailer-everything",
@@ -78,7 +81,7 @@ def shell_everything(redis_url: str) -> tuple[dict[str, str], Credentials]:
         "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
         "DM_REGION": "CN-Hangzhou",
         "DM_NETWORK": "Public",
-        "DM_TEMPLATES_FILE": "dmcode/builtin_templates.json",
+        "DM_TEMPLATES_FILE": str(templates),
         "DM_TAG_NAME": "verification",
         "DM_REPLY_ADDRESS": "help@example.com",
         "DM_TIMEOUT_MS": "4000",
@@ -97,9 +100,41 @@ def shell_everything(redis_url: str) -> tuple[dict[str, str], Credentials]:
         "DEFAULT_LOCALE": "zh-cn",
         "BASE_PATH": "/mail",
         "LOG_LEVEL": "debug",
+        "PROOF_AUDIENCE": "deploy-test-app",
+        "BRAND_NAME": "Example Cloud",
+        "BRAND_LOGO_URL": "https://cdn.example.com/logo.png",
+        "BRAND_COLOR": "#0A7",
+        "BRAND_FOOTER": "Example Ltd, 1 Main Street",
+        # The human check is only met by /verifications, which this test does not call.
+        "CAPTCHA_PROVIDER": "Turnstile",
+        "CAPTCHA_SECRET": "deploy-test-captcha-secret",
+        "CAPTCHA_SITE_KEY": "deploy-test-site-key",
+        "CAPTCHA_SCENE_ID": "deploy-test-scene",
+        "CAPTCHA_REGION": "cn-shanghai",
+        "CAPTCHA_ENDPOINT": "http://127.0.0.1:9",
+        "CAPTCHA_ACCESS_KEY_ID": DEV_KEY_ID,
+        "CAPTCHA_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+        "CAPTCHA_HOSTNAMES": "app.example.com",
+        "CAPTCHA_TIMEOUT_MS": "2000",
+        "CAPTCHA_FAIL_OPEN": "0",
+        # The disposable list needs no DNS; the mx check would ask the nameserver.
+        "DOMAIN_CHECKS": "Disposable",
+        "DOMAIN_ALLOW": "example.com",
+        "DOMAIN_DENY": "spam.example",
+        "DOMAIN_CHECK_SEND": "1",
+        "DNS_NAMESERVERS": "127.0.0.1:9",
+        "DNS_TIMEOUT_MS": "500",
+        "DNS_CACHE_SECONDS": "60",
     }
     return env, ROLE
 
+
+OWN_TEMPLATES = [
+    {"usageType": usage, "subject": "Code {{code}}", "content": "<p>{{ code }}</p>"}
+    for usage in ("SignIn", "Generic")
+]
+# Set by FC itself, never by the deploying shell.
+SET_BY_FC = {"FC_REGION", "FC_FUNCTION_NAME", *settings.ROLE_CREDENTIAL_VARIABLES}
 
 SHELLS = {
     "required": shell_required,
@@ -136,8 +171,9 @@ def test_the_deployed_function_starts_and_sends(
     emulator: Emulator,
     redis_server: RedisServer,
     read_only_for: ReadOnlyFor,
+    tmp_path: Path,
 ) -> None:
-    env, role = SHELLS[shell](redis_server.url)
+    env, role = SHELLS[shell](redis_server.url, tmp_path)
     env["DM_ENDPOINT"] = emulator.url
     if runtime != package.DEFAULT_RUNTIME:
         # The default shell names no runtime at all: python3.12 must be what it gets.
@@ -190,3 +226,11 @@ def test_the_runtime_names_where_make_package_builds(spec_tools: Path) -> None:
     for runtime in package.RUNTIMES:
         props = spec.fc3_props({"DM_ACCOUNT_NAME": SENDER, "DEPLOY_RUNTIME": runtime})
         assert props["code"] == f"./build/{runtime}"
+
+
+def test_the_every_variable_shell_sets_every_variable_the_function_reads(tmp_path: Path) -> None:
+    env, _ = shell_everything("redis://127.0.0.1:6379/0", tmp_path)
+    # DM_TEMPLATES and DM_TEMPLATES_FILE exclude each other; every shell's DM_ENDPOINT
+    # is the emulator, set by the test itself.
+    unset = {"DM_TEMPLATES", "DM_ENDPOINT"}
+    assert settings.variable_names() - SET_BY_FC - unset <= set(env)
