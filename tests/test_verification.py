@@ -18,13 +18,14 @@ import redis
 from dmcode.errors import ApiError, NotSent
 from dmcode.otp import b64url, b64url_decode
 from dmcode.settings import load
-from dmcode.store import RedisStore, Store, open_store
+from dmcode.store import MemoryStore, RedisStore, Store, open_store
 from dmcode.verification import VerificationFlow
 from tests.fixtures.redis import RedisServer, StoreCase
 
 OLD_KEY = "old-flow-secret-0123456789-abcdefghij"
 NEW_KEY = "new-flow-secret-0123456789-abcdefghij"
 ANN = "ann@example.com"
+BOB = "bob@example.com"
 IP = "198.51.100.7"
 
 
@@ -529,3 +530,20 @@ def test_redis_holds_no_address_code_or_token(redis_url: str) -> None:
     assert "{dmcode}:used:" in dump
     for secret in ("ann", "example", IP, outbox.last_code(), token[:20]):
         assert secret not in dump
+
+
+def test_a_restarted_in_process_store_ends_every_token_issued_before_it() -> None:
+    # STORE=memory: a restart (a new FC instance, a key rotation's redeploy) forgets
+    # which tokens were used; they must not verify a second time.
+    before_store, after_store = MemoryStore(), MemoryStore()
+    outbox = Outbox()
+    before = VerificationFlow(load(env(NEW_KEY)), before_store, outbox)
+    used = str(before.start(ANN, "SignIn", None, IP)["token"])
+    used_code = outbox.last_code()
+    before.check(used, used_code)
+    fresh = str(before.start(BOB, "SignIn", None, IP)["token"])
+    fresh_code = outbox.last_code()
+
+    after = VerificationFlow(load(env(NEW_KEY)), after_store, outbox)
+    assert error_of(after.check, used, used_code).code == "expired"
+    assert error_of(after.check, fresh, fresh_code).code == "expired"

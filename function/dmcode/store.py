@@ -68,6 +68,10 @@ class Usage:
 
 
 class Store(Protocol):
+    # True when the contents live and die with this instance (the in-process store):
+    # a token issued before a restart then finds nothing that says it is still good.
+    volatile: bool
+
     def take(self, quotas: Sequence[Quota]) -> tuple[bool, tuple[Usage, ...]]:
         """Counts one event on every quota if all have room, else counts nothing.
 
@@ -93,6 +97,7 @@ class MemoryStore:
     """One process's store, safe across threads; time comes from `clock` for tests."""
 
     _SWEEP_EVERY = 1024
+    volatile = True
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -196,6 +201,8 @@ return 0
 
 class RedisStore:
     """The shared store; every operation is one atomic Redis command or script."""
+
+    volatile = False
 
     def __init__(self, url: str, timeout: float = REDIS_TIMEOUT) -> None:
         # Imported here so that deployments without REDIS_URL never load the client.

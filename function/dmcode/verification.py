@@ -126,11 +126,17 @@ class VerificationFlow:
         now = self.clock()
         ticket = self.sealer.open(token, now)
         used_key = f"used:{ticket.token_ref}"
-        # No pointer at all: none written (an emptied store); the token decides.
-        for current_key in self._current_keys(ticket.to):
-            current = self.store.get(current_key)
-            if current is not None and _replaced(current, ticket.issued_at, ticket.token_ref):
-                raise _expired()
+        pointers = [self.store.get(key) for key in self._current_keys(ticket.to)]
+        if any(
+            p is not None and _replaced(p, ticket.issued_at, ticket.token_ref) for p in pointers
+        ):
+            raise _expired()
+        if self.store.volatile and all(p is None for p in pointers):
+            # Issued by an instance that is gone, and with it what was used, guessed or
+            # replaced: nothing left could refuse a second use, so the token ends here.
+            raise _expired()
+        # No pointer in a shared store: its write failed after DM accepted the mail
+        # (see `start`); the token decides.
         if self.store.get(used_key) is not None:
             raise _expired()
 
