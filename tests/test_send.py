@@ -207,7 +207,7 @@ def test_controls_never_reach_the_bodies_nor_bidi_overrides_the_subject(
     ]
     fn = start_function({**env, "DM_TEMPLATES": json.dumps(templates)})
     name = "Ann\x00\x1b[2J\u202efdp.exe\x07"
-    body = {**LOGTO_BODY, "payload": {"code": "123\x00456", "user": {"name": name}}}
+    body = {**LOGTO_BODY, "payload": {"code": "123456", "user": {"name": name}}}
     if path == "send":
         assert fn.send(body).status == 200
     else:
@@ -450,3 +450,10 @@ def test_logs_hold_no_secret_code_token_or_address_even_with_sdk_debug(
     assert lines[0]["to"] == "u***@example.com"
     assert lines[0]["dmRequestId"]
     assert lines[2]["error"] == "upstream_throttled"
+
+
+@pytest.mark.parametrize("code", ["123456", "A1B2C3", "ABCD-1234", "123 456", 14303])
+def test_codes_of_letters_and_digits_in_groups_are_sent(fn, emulator, code):
+    body = {**LOGTO_BODY, "payload": {"code": code}}
+    assert fn.send(body).status == 200
+    assert str(code) in (only_message(emulator).text or "")

@@ -506,6 +506,11 @@ def _locale(value: object, field_name: str) -> str | None:
     return value
 
 
+# What a one-time code looks like (Logto's are six digits): nothing a mail client could
+# read as a link or an address, whoever holds a send token.
+_CODE = re.compile(r"^[0-9A-Za-z]+(?:[ -][0-9A-Za-z]+)*$")
+
+
 def _check_code(payload: Mapping[str, Any]) -> None:
     code = payload.get("code")
     if isinstance(code, int) and not isinstance(code, bool):
@@ -514,9 +519,13 @@ def _check_code(payload: Mapping[str, Any]) -> None:
         raise ApiError(
             400, "invalid_request", "payload.code is required for this type.", field="payload.code"
         )
-    if len(code) > 64 or any(c in code for c in "\r\n"):
+    if len(code) > 32 or not _CODE.match(code):
         raise ApiError(
-            400, "invalid_request", "payload.code must be one short line.", field="payload.code"
+            400,
+            "invalid_request",
+            "payload.code must be letters and digits, in groups split by a space or a hyphen "
+            "if need be, at most 32 characters.",
+            field="payload.code",
         )
 
 
