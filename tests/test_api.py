@@ -39,6 +39,13 @@ def test_health_names_version_region_and_types(fn):
     assert SENDER not in json.dumps(reply.body)
 
 
+def test_health_without_any_credentials_is_a_config_error(start_function):
+    bare = {k: v for k, v in ENV.items() if not k.startswith("DM_ACCESS_KEY")}
+    reply = start_function(bare).call("GET", "/health")
+    assert (reply.status, reply.code) == (503, "config_error")
+    assert reply.body["error"]["variables"] == ["DM_ACCESS_KEY_ID", "DM_ACCESS_KEY_SECRET"]
+
+
 def test_misconfigured_function_answers_config_error_naming_the_variable(start_function):
     fn = start_function({"DM_REGION": "mars-1"})
     health = fn.call("GET", "/health")

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 
 from dmcode import settings
-from tests.fixtures.function import SENDER
+from local.fc_runtime import Credentials
+from tests.fixtures.emulator import STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN
+from tests.fixtures.function import SENDER, Context
 
 BASE = {"DM_ACCOUNT_NAME": SENDER}
+ROLE = Credentials(STS_KEY_ID, STS_KEY_SECRET, STS_TOKEN)
 # The human check's variables are read only with a provider named.
 CAPTCHA_HOSTS = {"CAPTCHA_HOSTNAMES": "app.example.com"}
 TURNSTILE = {"CAPTCHA_PROVIDER": "turnstile", "CAPTCHA_SECRET": "s" * 20, **CAPTCHA_HOSTS}
@@ -93,8 +96,9 @@ NAMES = sorted(settings.variable_names())
 
 
 def health(start_function, env: dict[str, str]) -> tuple[int, Any]:
-    """Starts an instance with `env` (initialize must not raise) and asks /health."""
-    reply = start_function(env).call("GET", "/health")
+    """Starts an instance with `env` (initialize must not raise) and asks /health, with
+    the role credentials FC hands a function that has a role."""
+    reply = start_function(env, Context(credentials=ROLE)).call("GET", "/health")
     return reply.status, reply.body
 
 

@@ -194,6 +194,11 @@ class Api:
         if self.app is None:
             error = self._config_api_error()
             return Response.json(503, error.body(request.request_id))
+        try:
+            _dm_credentials(self.app, credentials)
+        except NotSent as error:
+            # Up but unable to send: a probe must see it, not the first user.
+            return Response.json(503, error.body(request.request_id))
         s = self.app.settings
         return Response.json(
             200,
@@ -323,17 +328,7 @@ class Api:
         trace: _Trace | None = None,
     ) -> SendResult:
         rendered = app.templates.render(usage_type, locale, payload)
-        try:
-            chosen = choose_credentials(app.settings, credentials)
-        except CredentialsMissing:
-            raise NotSent(
-                500,
-                "config_error",
-                "No credentials: set DM_ACCESS_KEY_ID and DM_ACCESS_KEY_SECRET, "
-                "or give the function a role.",
-                extra={"variables": ["DM_ACCESS_KEY_ID", "DM_ACCESS_KEY_SECRET"]},
-            ) from None
-        result = app.mailer.send(to, rendered, chosen)
+        result = app.mailer.send(to, rendered, _dm_credentials(app, credentials))
         if trace is not None:
             trace.dm_request_id = result.request_id
             trace.attempts = result.attempts
@@ -509,6 +504,20 @@ def _locale(value: object, field_name: str) -> str | None:
 # What a one-time code looks like (Logto's are six digits): nothing a mail client could
 # read as a link or an address, whoever holds a send token.
 _CODE = re.compile(r"^[0-9A-Za-z]+(?:[ -][0-9A-Za-z]+)*$")
+
+
+def _dm_credentials(app: App, role: Credentials | None) -> Credentials:
+    """The AccessKey pair DM is called with, or 500 `config_error` without any."""
+    try:
+        return choose_credentials(app.settings, role)
+    except CredentialsMissing:
+        raise NotSent(
+            500,
+            "config_error",
+            "No credentials: set DM_ACCESS_KEY_ID and DM_ACCESS_KEY_SECRET, "
+            "or give the function a role.",
+            extra={"variables": ["DM_ACCESS_KEY_ID", "DM_ACCESS_KEY_SECRET"]},
+        ) from None
 
 
 def _check_code(payload: Mapping[str, Any]) -> None:
