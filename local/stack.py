@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -152,8 +153,31 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], name: str) -> Non
     sys.exit(f"{name} did not start listening on {url}")
 
 
+def _ports_in_use(args: argparse.Namespace) -> list[str]:
+    """The stack's ports something else already listens on, as `NAME=port`."""
+    wanted = {"FC_PORT": args.fc_port, "DEMO_PORT": args.demo_port}
+    if not args.real:
+        wanted["DM_PORT"] = args.dm_port
+    if args.captcha:
+        wanted["CAPTCHA_PORT"] = args.captcha_port
+    taken = []
+    for name, port in wanted.items():
+        with socket.socket() as probe:
+            try:
+                probe.bind((args.host, port))
+            except OSError:
+                taken.append(f"{name}={port}")
+    return taken
+
+
 def main() -> None:
     args = _options()
+    taken = _ports_in_use(args)
+    if taken:
+        sys.exit(
+            f"in use already: {', '.join(taken)} (another stack, or a mail catcher on 8025?); "
+            "choose free ports, e.g. make run DM_PORT=8125 FC_PORT=9100 DEMO_PORT=8180"
+        )
     if args.real:
         missing = [n for n in ("DM_ACCOUNT_NAME",) if not os.environ.get(n)]
         explicit = ("DM_ACCESS_KEY_ID", "DM_ACCESS_KEY_SECRET")
@@ -169,12 +193,15 @@ def main() -> None:
     fc_url, demo_url = f"{base}:{args.fc_port}", f"{base}:{args.demo_port}"
     processes: list[subprocess.Popen[bytes]] = []
 
+    names: dict[int, str] = {}
+
     def start(name: str, command: list[str], probe: str, env: dict[str, str] | None = None) -> None:
         process = subprocess.Popen(command, cwd=ROOT, env=env)
         processes.append(process)
+        names[process.pid] = name
         _wait_until_up(probe, process, name)
 
-    def stop(*_: object) -> None:
+    def stop(*_: object, status: int = 0) -> None:
         for process in reversed(processes):
             if process.poll() is None:
                 process.terminate()
@@ -183,7 +210,7 @@ def main() -> None:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
-        sys.exit(0)
+        sys.exit(status)
 
     signal.signal(signal.SIGTERM, stop)
     # Ctrl-C must stop the stack even where the shell started it with SIGINT ignored
@@ -282,10 +309,15 @@ def main() -> None:
         _banner(args, dm_url, fc_url, demo_url)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
-        print("a part of the stack stopped; stopping the rest", file=sys.stderr)
+        stopped = [names[p.pid] for p in processes if p.poll() is not None]
+        print(f"{', '.join(stopped)} stopped; stopping the rest", file=sys.stderr)
     except KeyboardInterrupt:
-        pass
-    stop()
+        stop()
+    except SystemExit as failed:
+        # A part that did not come up: say why, and take the others down with it.
+        print(failed.code, file=sys.stderr)
+        stop(status=1)
+    stop(status=1)
 
 
 def _banner(args: argparse.Namespace, dm_url: str | None, fc_url: str, demo_url: str) -> None:

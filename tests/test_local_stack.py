@@ -221,3 +221,28 @@ def test_real_mode_without_any_credentials_says_what_is_missing(tmp_path: Path) 
     )
     assert result.returncode == 1
     assert "REAL=1 needs ALIBABA_CLOUD_ACCESS_KEY_ID and _SECRET" in result.stderr
+
+
+def test_a_port_in_use_stops_the_stack_before_it_starts(tmp_path: Path) -> None:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in STACK_VARS and not k.startswith(("DM_", "ALIBABA_CLOUD_"))
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"DM_PORT": str(port), "FC_PORT": str(free_port()), "DEMO_PORT": str(free_port())}
+        result = subprocess.run(
+            [sys.executable, "-m", "local.stack", "--db", str(tmp_path / "dm.sqlite3")],
+            cwd=ROOT,
+            env={**base, **ports},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"DM_PORT={port}" in result.stderr
+    assert "Ctrl-C stops everything" not in result.stdout

@@ -47,7 +47,7 @@ class InvokeError(Exception):
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.invoke", description=__doc__)
-    p.add_argument("--to", required=True, help="recipient address")
+    p.add_argument("--to", help="recipient address (required unless --http)")
     # The function owns the list of types (an unknown one falls back to Generic).
     p.add_argument("--type", default="SignIn")
     p.add_argument("--code", help="the code to send (default: 6 random digits)")
@@ -280,7 +280,10 @@ def describe_fc_error(exc: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.to is None and not args.http:
+        p.error("the following arguments are required: --to")
     # aliyun-fc2 logs a failed call on the root logger with its request headers (signature,
     # STS token); a root handler keeps `logging.error` from printing them to the terminal.
     logging.getLogger().addHandler(logging.NullHandler())

@@ -19,7 +19,11 @@ works() {
 }
 explicit_name="PYTHON3${minor}"
 explicit="${!explicit_name:-}"
-if [ -n "$explicit" ] && works "$explicit"; then echo "$explicit"; exit 0; fi
+if [ -n "$explicit" ]; then
+  if works "$explicit"; then echo "$explicit"; exit 0; fi
+  echo "tools/python.sh: $explicit_name=$explicit is not a working Python $version" >&2
+  exit 1
+fi
 if command -v "python$version" >/dev/null && works "$(command -v "python$version")"; then
   command -v "python$version"; exit 0
 fi

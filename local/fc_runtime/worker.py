@@ -9,6 +9,7 @@ the function's own stdout and stderr stay the instance's log, as on FC.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib
 import json
 import logging
@@ -225,4 +226,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Ctrl-C on `make run` reaches the whole process group; the runtime ends its workers.
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
