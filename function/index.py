@@ -49,6 +49,11 @@ with _kept_for_good():
     from dmcode.settings import Credentials
 
 CODE_DIR = Path(__file__).resolve().parent
+# An HTTP event whose body is within MAX_BODY is far smaller than this, however its body
+# is escaped or encoded (JSON's \u escapes: 6 bytes a byte) and with 8 KB of headers.
+# A larger one is refused before it is parsed: parsing takes several times its size,
+# and FC's trigger passes bodies of up to 32 MB into a 256 MB function.
+MAX_EVENT = 8 * MAX_BODY + 64 * 1024
 
 _api: Api | None = None
 
@@ -89,6 +94,12 @@ def handler(event: bytes | str, context: Any) -> dict[str, Any] | str:
 def _handle(event: bytes | str, context: Any, request_id: str) -> dict[str, Any] | str:
     api = _instance(context)
     raw = event.encode("utf-8") if isinstance(event, str) else bytes(event)
+    if len(raw) > MAX_EVENT and b'"requestContext"' in raw:
+        error = ApiError(413, "payload_too_large", f"The body must be at most {MAX_BODY} bytes.")
+        logs.event("request", requestId=request_id, status=error.status, error=error.code)
+        return _fc_response(
+            Response.json(error.status, error.body(request_id), {"X-Request-Id": request_id})
+        )
     http_event = _http_event(raw)
     if http_event is None:
         return json.dumps(

@@ -100,6 +100,13 @@ def test_body_over_16_kib_is_refused(fn):
     assert (reply.status, reply.code) == (413, "payload_too_large")
 
 
+def test_an_event_of_megabytes_is_refused_before_it_is_parsed(fn):
+    # FC's trigger passes bodies up to 32 MB; parsing one would take several times that.
+    reply = fn.call("POST", "/verifications", raw=b"x" * (3 * 1024 * 1024))
+    assert (reply.status, reply.code) == (413, "payload_too_large")
+    assert reply.headers["X-Request-Id"]
+
+
 def test_non_json_content_type_is_refused(fn):
     reply = fn.call(
         "POST",
