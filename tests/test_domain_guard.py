@@ -86,21 +86,23 @@ def test_a_dns_failure_lets_the_address_through_and_is_logged_without_it(
 
 
 def test_verdicts_are_cached_per_instance_for_the_configured_time(start_function, env, zone):
-    fn = start_function({**env, "RATE_LIMITS": "ip:100/1h"})
+    fn = start_function({**env, "RATE_LIMITS": "to:100/1h,ip:100/1h"})
     for _ in range(3):
         assert start(fn, "ann@mail.example").status == 202
         assert start(fn, "bob@nowhere.example").code == "undeliverable_domain"
     assert zone.queries.count(("mail.example", "MX")) == 1
     assert zone.queries.count(("nowhere.example", "MX")) == 1
 
-    uncached = start_function({**env, "RATE_LIMITS": "ip:100/1h", "DNS_CACHE_SECONDS": "0"})
+    uncached = start_function(
+        {**env, "RATE_LIMITS": "to:100/1h,ip:100/1h", "DNS_CACHE_SECONDS": "0"}
+    )
     for _ in range(2):
         start(uncached, "ann@mail.example")
     assert zone.queries.count(("mail.example", "MX")) == 3
 
 
 def test_failures_are_not_cached(start_function, env, zone, emulator):
-    fn = start_function({**env, "RATE_LIMITS": "ip:100/1h"})
+    fn = start_function({**env, "RATE_LIMITS": "to:100/1h,ip:100/1h"})
     assert start(fn, "ann@servfail.example").status == 202
     zone.servfail.discard("servfail.example")
     assert start(fn, "bob@servfail.example").code == "undeliverable_domain"
@@ -137,7 +139,7 @@ def test_a_deny_list_alone_needs_no_dns(start_function, env, zone, emulator):
 
 
 def test_a_refused_domain_spends_the_callers_ip_budget(start_function, env, zone):
-    fn = start_function({**env, "RATE_LIMITS": "ip:2/1h"})
+    fn = start_function({**env, "RATE_LIMITS": "to:100/1h,ip:2/1h"})
     assert start(fn, "ann@nowhere.example").code == "undeliverable_domain"
     assert start(fn, "bob@nowhere.example").code == "undeliverable_domain"
     assert start(fn, "ann@mail.example").code == "rate_limited"

@@ -141,7 +141,9 @@ def test_a_token_from_another_site_fails(fn, captcha, provider, emulator):
 
 
 def test_the_check_runs_before_the_limits(start_function, base_env, captcha, provider, emulator):
-    fn = start_function({**base_env, **provider_env(provider, captcha), "RATE_LIMITS": "ip:1/1h"})
+    fn = start_function(
+        {**base_env, **provider_env(provider, captcha), "RATE_LIMITS": "to:100/1h,ip:1/1h"}
+    )
     for _ in range(3):
         assert start(fn, captcha="forged").code == "captcha_failed"
     assert start(fn, captcha=captcha.token(provider)).status == 202
