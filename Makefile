@@ -75,6 +75,7 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	PYTHONPATH=function $(VENV)/bin/lint-imports
 
 format: venv
 	$(PY) -m ruff check --fix .

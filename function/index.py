@@ -42,10 +42,10 @@ with _kept_for_good():
     from typing import Any
 
     from dmcode import logs, settings
-    from dmcode.api import MAX_BODY, Api
+    from dmcode.api import Api
     from dmcode.app import build
     from dmcode.errors import ApiError, ConfigError
-    from dmcode.http import Request, Response
+    from dmcode.http import MAX_BODY, Request, Response
     from dmcode.settings import Credentials
 
 CODE_DIR = Path(__file__).resolve().parent

@@ -266,7 +266,7 @@ def test_links_in_the_one_shape_every_parser_reads_alike_pass(start_function, li
 def test_the_link_rule_is_imported_only_when_link_hosts_are_set():
     script = (
         "import sys\n"
-        "from dmcode.api import _check_link\n"
+        "from dmcode.endpoints.send import check_payload_link as _check_link\n"
         "_check_link({'link': 'https://a.example/'}, ())\n"
         "assert 'dmcode.links' not in sys.modules, 'dmcode.links was imported'\n"
         "_check_link({'link': 'https://a.example/'}, ('a.example',))\n"

@@ -39,13 +39,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from local.dm_emulator import Emulator
 from tools import bench_report, bench_stack, bench_trees, package
 from tools.bench_runner import Runner
+from tools.bench_samples import Samples
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "latest.json"
@@ -67,23 +68,6 @@ class Config:
     # The FC runtime, and the interpreter that runs it here.
     runtime: str
     python: str
-
-
-@dataclass
-class Samples:
-    """What the children of one configuration measured, in the order they ran."""
-
-    cold: dict[str, list[float]] = field(default_factory=lambda: {"project": [], "sdk": []})
-    fc: dict[str, list[float]] = field(
-        default_factory=lambda: {"project": [], "source": [], "sdk": [], "sdk_source": []}
-    )
-    warm: dict[str, list[dict[str, Any]]] = field(
-        default_factory=lambda: {"project": [], "sdk": []}
-    )
-    phases: dict[str, list[dict[str, float]]] = field(
-        default_factory=lambda: {"project": [], "sdk": []}
-    )
-    modules: dict[str, list[str]] = field(default_factory=dict)
 
 
 def child_env(config_env: dict[str, str], emulator: Emulator) -> dict[str, str]:

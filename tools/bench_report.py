@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from local.dm_emulator import Emulator
 
 if TYPE_CHECKING:
-    from tools.bench import Samples
+    from tools.bench_samples import Samples
     from tools.bench_stack import WriteProbe
     from tools.bench_trees import Sizes
 

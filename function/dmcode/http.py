@@ -1,10 +1,17 @@
-"""The plain request and response the application speaks, free of any FC detail."""
+"""The plain request and response the application speaks, free of any FC detail, and
+the reading of a request's JSON body."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from dmcode.errors import ApiError
+
+MAX_BODY = 16 * 1024
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass
@@ -34,3 +41,32 @@ class Response:
         return cls(
             status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, body
         )
+
+
+def read_json(request: Request) -> Any:
+    """The request's JSON body (any JSON value); ApiError 413 `payload_too_large` over
+    MAX_BODY bytes, 415 `unsupported_media_type` unless `application/json`, 400
+    `invalid_json` when it is not UTF-8 JSON."""
+    if len(request.body) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"The body must be at most {MAX_BODY} bytes.")
+    content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(
+            415, "unsupported_media_type", "Send the body as Content-Type: application/json."
+        )
+    return parse_json(request.body)
+
+
+def parse_json(raw: bytes) -> Any:
+    """`raw` as UTF-8 JSON (any JSON value); ApiError 413 / 400 as `read_json`."""
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "payload_too_large", f"The body must be at most {MAX_BODY} bytes.")
+    try:
+        document = json.loads(raw.decode("utf-8"))
+        if _SURROGATE_ESCAPE.search(raw):
+            # JSON can escape a lone UTF-16 surrogate, which no UTF-8 text can hold: it
+            # would fail only when the SDK encodes the mail, and look like DM's fault.
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        return document
+    except (UnicodeError, ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "The body is not valid UTF-8 JSON.") from None

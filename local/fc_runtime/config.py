@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from dotenv import dotenv_values
 
 # FC's own limits for a synchronous HTTP-trigger call.
 MAX_HEADER_BYTES = 8 * 1024
@@ -65,23 +66,14 @@ def parse_assignment(text: str) -> tuple[str, str]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Read a dotenv-style file: `NAME=VALUE` lines, `#` comments, optional `export` and quotes."""
-    env: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").lstrip()
-        try:
-            name, value = parse_assignment(line)
-        except ValueError as exc:
-            raise ValueError(f"{path}:{number}: {exc}") from None
-        value = value.strip()
-        if value[:1] in {'"', "'"}:
-            parts = shlex.split(value)
-            value = parts[0] if parts else ""
-        env[name] = value
-    return env
+    """Read a dotenv file (python-dotenv's grammar: `NAME=VALUE` lines, `#` comments,
+    `export`, quotes). Nothing is interpolated: the function sees only what the file
+    says, never the developer's own environment. A name without `=` is a ValueError."""
+    values = dotenv_values(path, interpolate=False, encoding="utf-8")
+    missing = [name for name, value in values.items() if value is None]
+    if missing:
+        raise ValueError(f"{path}: expected NAME=VALUE, got {', '.join(missing)} without a value")
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def parse_api_key(text: str) -> tuple[str, str]:

@@ -1,0 +1,48 @@
+"""How a mail goes out, for `/send` and the public flow alike: the template rendered,
+the credentials chosen, DirectMail called, and DM's answer noted on the log line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from dmcode.errors import NotSent
+from dmcode.mailer import Credentials, CredentialsMissing, SendResult, choose_credentials
+
+if TYPE_CHECKING:
+    from dmcode.app import App
+    from dmcode.trace import Trace
+
+
+def dm_credentials(app: App, role: Credentials | None) -> Credentials:
+    """The AccessKey pair DM is called with; NotSent 500 `config_error` without any."""
+    try:
+        return choose_credentials(app.settings, role)
+    except CredentialsMissing:
+        raise NotSent(
+            500,
+            "config_error",
+            "No credentials: set DM_ACCESS_KEY_ID and DM_ACCESS_KEY_SECRET, "
+            "or give the function a role.",
+            extra={"variables": ["DM_ACCESS_KEY_ID", "DM_ACCESS_KEY_SECRET"]},
+        ) from None
+
+
+def deliver(
+    app: App,
+    to: str,
+    usage_type: str,
+    locale: str | list[str] | None,
+    payload: Mapping[str, object],
+    credentials: Credentials | None,
+    trace: Trace | None = None,
+) -> SendResult:
+    """Mails `usage_type`'s template in `locale` (a tag or tags in preference order) to
+    the normalised address `to`; raises NotSent 500 `config_error` without credentials,
+    or what `Mailer.send` raises (the DM rows of the error table)."""
+    rendered = app.templates.render(usage_type, locale, payload)
+    result = app.mailer.send(to, rendered, dm_credentials(app, credentials))
+    if trace is not None:
+        trace.dm_request_id = result.request_id
+        trace.attempts = result.attempts
+    return result

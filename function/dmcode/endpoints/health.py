@@ -1,0 +1,48 @@
+"""`GET /health`: 200 `{"status": "ok", "version", "region", "types", "send",
+"verifications"}`, or 503 with `config_error` when the function is misconfigured or has
+no credentials at all (up, but unable to send: a probe must see it, not the first user);
+no secret, no address."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dmcode import __version__
+from dmcode.delivery import dm_credentials
+from dmcode.errors import ApiError, NotSent
+from dmcode.http import Request, Response
+
+if TYPE_CHECKING:
+    from dmcode.app import App
+    from dmcode.mailer import Credentials
+    from dmcode.trace import Trace
+
+
+class Health:
+    def __init__(self, app: App | None, config_error: Callable[[], ApiError]) -> None:
+        """`app`, or None when the function failed to start: `config_error()` then."""
+        self.app = app
+        self.config_error = config_error
+
+    def __call__(
+        self, request: Request, body: Any, credentials: Credentials | None, trace: Trace
+    ) -> Response:
+        if self.app is None:
+            return Response.json(503, self.config_error().body(request.request_id))
+        try:
+            dm_credentials(self.app, credentials)
+        except NotSent as error:
+            return Response.json(503, error.body(request.request_id))
+        s = self.app.settings
+        return Response.json(
+            200,
+            {
+                "status": "ok",
+                "version": __version__,
+                "region": s.region,
+                "types": list(self.app.templates.types),
+                "send": s.send_enabled,
+                "verifications": s.public_flow_enabled,
+            },
+        )

@@ -1,0 +1,153 @@
+"""`POST /send` (and `POST /`), and a direct invocation: a trusted backend mails a
+template with its own code or link.
+
+Body `{"to", "type", "payload": {"code"?, "link"?, "locale"?, "uiLocales"?, ...}, "ip"?}`
+as the Logto HTTP email connector posts it; answer `{"ok": true, "requestId", "envId",
+"dmRequestId"}`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from dmcode import locales
+from dmcode.addresses import mask, normalise
+from dmcode.auth import authorize
+from dmcode.delivery import deliver
+from dmcode.errors import ApiError
+from dmcode.fields import require_object, require_string
+from dmcode.http import Request, Response
+from dmcode.templates import TYPES
+
+if TYPE_CHECKING:
+    from dmcode.app import App
+    from dmcode.domain_guard import DomainGuard
+    from dmcode.limits import Limiter
+    from dmcode.mailer import Credentials
+    from dmcode.trace import Trace
+
+
+class Send:
+    def __init__(self, app: App, domain_guard: DomainGuard | None) -> None:
+        self.app = app
+        self.domain_guard = domain_guard
+        self.limiter: Limiter | None = None
+        s = app.settings
+        if s.send_rate_limits and app.store is not None:
+            # Imported only when configured, like the store they count in.
+            from dmcode.limits import Limiter  # noqa: PLC0415
+            from dmcode.otp import Keyring  # noqa: PLC0415
+
+            # Keys hash addresses; without CODE_SECRETS the send tokens key them.
+            keyring = Keyring(s.code_secrets or s.send_tokens)
+            self.limiter = Limiter(
+                s.send_rate_limits, app.store, keyring.store_keys, namespace="send"
+            )
+
+    def __call__(
+        self, request: Request, body: Any, credentials: Credentials | None, trace: Trace
+    ) -> Response:
+        """The HTTP route: 404 `not_enabled` without SEND_TOKENS, 401 without one of them."""
+        settings = self.app.settings
+        if not settings.send_enabled:
+            raise ApiError(
+                404, "not_enabled", "Sending is not enabled: set SEND_TOKENS to enable /send."
+            )
+        authorize(request, settings.send_tokens)
+        return Response.json(200, self.send(body, credentials, trace, request.request_id))
+
+    def send(
+        self, body: Any, credentials: Credentials | None, trace: Trace, request_id: str
+    ) -> dict[str, Any]:
+        """Checks `body`, mails it, and answers what `/send` puts in its body; ApiError
+        400 for a bad field, 429 over SEND_RATE_LIMITS, and the DM rows of the error table."""
+        body = require_object(body)
+        usage_type = require_string(body, "type")
+        trace.type = usage_type if usage_type in TYPES else "Generic"
+        to = normalise(body.get("to"), "to")
+        trace.to = mask(to)
+        payload = body.get("payload")
+        if not isinstance(payload, dict):
+            raise ApiError(400, "invalid_request", "payload must be an object.", field="payload")
+        if body.get("ip") is not None and not isinstance(body.get("ip"), str):
+            raise ApiError(400, "invalid_request", "ip must be a string.", field="ip")
+        # payload.locale, then Logto's uiLocales in order; a malformed tag is skipped,
+        # never a failed sign-in.
+        wanted = [*locales.tags([payload.get("locale")]), *locales.tags(payload.get("uiLocales"))]
+        link_hosts = self.app.settings.send_link_hosts
+        if usage_type == "OrganizationInvitation":
+            check_payload_link(payload, link_hosts)
+        else:
+            check_payload_code(payload)
+            if payload.get("link") is not None:
+                check_payload_link(payload, link_hosts)
+        if self.domain_guard is not None and self.app.settings.domain_check_send:
+            self.domain_guard.check(to, trace.extra)
+        self._take_limits(to, body.get("ip"), trace)
+        result = deliver(self.app, to, usage_type, wanted, payload, credentials, trace)
+        return {
+            "ok": True,
+            "requestId": request_id,
+            "envId": result.env_id,
+            "dmRequestId": result.request_id,
+        }
+
+    def _take_limits(self, to: str, ip: object, trace: Trace) -> None:
+        if self.limiter is None:
+            return
+        # Loaded already, with the limiter.
+        from dmcode.store import StoreUnavailable  # noqa: PLC0415
+
+        try:
+            self.limiter.take(to, ip if isinstance(ip, str) else "")
+        except StoreUnavailable:
+            # Sign-ins must not stop because the limits' store did: send, and say so.
+            trace.extra["sendLimits"] = "store_unavailable"
+
+
+# What a one-time code looks like (Logto's are six digits): nothing a mail client could
+# read as a link or an address, whoever holds a send token.
+_CODE = re.compile(r"^[0-9A-Za-z]+(?:[ -][0-9A-Za-z]+)*$")
+
+
+def check_payload_code(payload: Mapping[str, Any]) -> None:
+    """`payload.code`: a string or integer of letters and digits, in groups split by a
+    space or a hyphen, at most 32 characters."""
+    code = payload.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = str(code)
+    if not isinstance(code, str) or not code.strip():
+        raise ApiError(
+            400, "invalid_request", "payload.code is required for this type.", field="payload.code"
+        )
+    if len(code) > 32 or not _CODE.match(code):
+        raise ApiError(
+            400,
+            "invalid_request",
+            "payload.code must be letters and digits, in groups split by a space or a hyphen "
+            "if need be, at most 32 characters.",
+            field="payload.code",
+        )
+
+
+def check_payload_link(payload: Mapping[str, Any], hosts: tuple[str, ...]) -> None:
+    """`payload.link`: an http(s) URL; with SEND_LINK_HOSTS (`hosts`), the rule of
+    `dmcode.links`, imported only then."""
+    link = payload.get("link")
+    if not isinstance(link, str) or not link:
+        raise ApiError(400, "invalid_request", "payload.link must be a URL.", field="payload.link")
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ApiError(
+            400, "invalid_request", "payload.link must be an http(s) URL.", field="payload.link"
+        )
+    if hosts:
+        from dmcode.links import check_link  # noqa: PLC0415
+
+        check_link(link, {host.lower() for host in hosts})

@@ -1,0 +1,100 @@
+"""`POST /verifications` and `POST /verifications/check`: the public flow, for browsers.
+
+`/verifications` takes `{"to", "type"?, "locale"?, "captcha"?}`, mails a fresh code and
+answers 202 `{"token", "expiresIn", "resendIn"}`; `/verifications/check` takes
+`{"token", "code"}` and answers 200 `{"valid": true, "to", "type", "proof"}`. Imported
+only when CODE_SECRETS enables the flow, with everything the flow needs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dmcode import locales
+from dmcode.addresses import mask, normalise
+from dmcode.delivery import deliver
+from dmcode.errors import ApiError
+from dmcode.fields import optional_locale, require_object, require_string
+from dmcode.http import Request, Response
+from dmcode.limits import client_ip
+from dmcode.templates import CODE_TYPES
+from dmcode.trace import current
+from dmcode.verification import VerificationFlow
+
+if TYPE_CHECKING:
+    from dmcode.app import App
+    from dmcode.domain_guard import DomainGuard
+    from dmcode.human_check import HumanCheck
+    from dmcode.mailer import Credentials, SendResult
+    from dmcode.store import Store
+    from dmcode.trace import Trace
+
+
+class Verifications:
+    def __init__(self, app: App, store: Store, domain_guard: DomainGuard | None) -> None:
+        self.app = app
+        self.domain_guard = domain_guard
+        self.flow = VerificationFlow(app.settings, store, self._mail_code)
+        self.human_check: HumanCheck | None = None
+        if app.settings.captcha_provider:
+            from dmcode.human_check import HumanCheck  # noqa: PLC0415
+
+            self.human_check = HumanCheck(app.settings)
+
+    def start(
+        self, request: Request, body: Any, credentials: Credentials | None, trace: Trace
+    ) -> Response:
+        """`POST /verifications`: 400 for a bad field, the human check's errors, 429 over
+        RATE_LIMITS, 503 `store_unavailable`, and the DM rows of the error table."""
+        body = require_object(body)
+        usage_type = body.get("type", "SignIn")
+        if usage_type not in CODE_TYPES:
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"type must be one of {', '.join(CODE_TYPES)}.",
+                field="type",
+            )
+        trace.type = usage_type
+        to = normalise(body.get("to"), "to")
+        trace.to = mask(to)
+        # The body's locale, else Accept-Language by quality; the token keeps the one
+        # locale chosen, so the mail and any resend read the same language.
+        asked = optional_locale(body.get("locale"), "locale")
+        wanted = [asked] if asked else locales.accept_language(request.header("accept-language"))
+        locale = self.app.templates.chosen_locale(usage_type, wanted)
+        ip = client_ip(
+            request.source_ip, request.header("x-forwarded-for"), self.app.settings.trust_proxy
+        )
+        if self.human_check is not None:
+            # Before the limits: a script without a solved widget spends nobody's budget.
+            self.human_check.verify(body.get("captcha"), ip, credentials, trace.extra)
+        return Response.json(202, self.flow.start(to, usage_type, locale, ip))
+
+    def check(
+        self, request: Request, body: Any, credentials: Credentials | None, trace: Trace
+    ) -> Response:
+        """`POST /verifications/check`: 400 `invalid_code` (with `attemptsLeft`), 410
+        `expired`, 429 `too_many_attempts`, 503 `store_unavailable`."""
+        body = require_object(body)
+        token = require_string(body, "token")
+        code = body.get("code")
+        if isinstance(code, int) and not isinstance(code, bool) and code >= 0:
+            # A code typed into a number field loses its leading zeros: 14303 is 014303.
+            code = str(code).zfill(self.flow.settings.code_length)
+        if not isinstance(code, str):
+            raise ApiError(400, "invalid_request", "code must be a string.", field="code")
+        result = self.flow.check(token, code)
+        trace.type = str(result["type"])
+        trace.to = mask(str(result["to"]))
+        return Response.json(200, result)
+
+    def _mail_code(
+        self, to: str, usage_type: str, locale: str | None, payload: dict[str, object]
+    ) -> SendResult:
+        """How the flow mails its code: like /send, with this request's role."""
+        credentials, trace = current.get() or (None, None)
+        if self.domain_guard is not None:
+            # After the limits, so probing domains costs the caller's IP budget like a send.
+            self.domain_guard.check(to, trace.extra if trace is not None else {})
+        return deliver(self.app, to, usage_type, locale, payload, credentials, trace)

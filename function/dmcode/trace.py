@@ -1,0 +1,59 @@
+"""The single log line of each request, filled in as the request goes.
+
+Endpoints note what the line reports (route, type, masked address, DM's request id);
+`Api` writes it once the answer is known, errors included.
+"""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dmcode import logs
+from dmcode.errors import ApiError
+
+if TYPE_CHECKING:
+    from dmcode.mailer import Credentials
+
+
+@dataclass
+class Trace:
+    """What the request's single log line reports."""
+
+    route: str = "-"
+    type: str | None = None
+    to: str | None = None
+    dm_request_id: str | None = None
+    attempts: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def note_error(self, error: ApiError) -> None:
+        """The error's code, and DM's code and request id when DM answered."""
+        self.extra["error"] = error.code
+        if error.extra.get("dmCode"):
+            self.extra["dmCode"] = error.extra["dmCode"]
+        self.dm_request_id = error.extra.get("dmRequestId") or self.dm_request_id
+
+    def log(self, request_id: str, status: int, started: float, method: str) -> None:
+        """Writes the line; `started` is the `time.perf_counter()` of the request's start."""
+        logs.event(
+            "request",
+            requestId=request_id,
+            method=method,
+            route=self.route,
+            status=status,
+            type=self.type,
+            to=self.to,
+            dmRequestId=self.dm_request_id,
+            attempts=self.attempts,
+            latencyMs=round((time.perf_counter() - started) * 1000, 1),
+            **self.extra,
+        )
+
+
+# The request being handled (its role credentials and its log line): the public flow
+# mails through a callback, and FC 2.0 may run several requests of one instance in
+# threads.
+current: ContextVar[tuple[Credentials | None, Trace] | None] = ContextVar("current", default=None)
