@@ -259,8 +259,9 @@ def test_link_hosts_hold_for_every_way_a_browser_reads_a_url(start_function, lin
 )
 def test_links_in_the_one_shape_every_parser_reads_alike_pass(start_function, link):
     fn = start_function({**ENV, "SEND_LINK_HOSTS": "good.example,Auth.Example.COM"})
-    # Past the check, the send fails only at DirectMail (a closed port here).
-    assert fn.send(invitation(link)).code == "upstream_error"
+    # Past the check, the send fails only at DirectMail (a closed port here; within the
+    # 300 ms budget, or past it on a machine too busy to finish the attempt in time).
+    assert fn.send(invitation(link)).code in ("upstream_error", "upstream_timeout")
 
 
 def test_the_link_rule_is_imported_only_when_link_hosts_are_set():
