@@ -140,10 +140,12 @@ class CpuShare:
     def __init__(self, share: float = FC_CPU_SHARE) -> None:
         self.share = share
         self.path: Path | None = None
+        # Whether the run had its cgroup: still known once it is removed.
+        self.applied = False
 
     @property
     def method(self) -> str:
-        if self.path is None:
+        if not self.applied:
             return f"CPU time / {self.share:g} (no writable cgroup here)"
         return f"cgroup CPU quota of {self.share:g} CPU"
 
@@ -162,6 +164,7 @@ class CpuShare:
                 self.path = path
                 (path / "cpu.cfs_period_us").write_text(f"{_CFS_PERIOD_US}\n", encoding="ascii")
                 (path / "cpu.cfs_quota_us").write_text(f"{quota}\n", encoding="ascii")
+            self.applied = self.path is not None
         except OSError:
             self._remove()
         return self
