@@ -14,7 +14,7 @@ BASE_VERSION := $(shell $(BASE_PYTHON) -c 'import sys; print("%d.%d" % sys.versi
 # `make run DM_PORT=8125 REAL=1 CAPTCHA=turnstile ...`: the local stack reads these from its environment.
 export HOST DM_PORT FC_PORT DEMO_PORT REAL CAPTCHA CAPTCHA_PORT
 
-.PHONY: venv system-deps node-deps test lint format run package bench fuzz load smoke clean
+.PHONY: venv system-deps node-deps test lint format run package bench bench-readme fuzz load smoke clean
 
 # The stamp names the Python version: a venv left from another version is made anew.
 venv: $(VENV)/.installed-$(BASE_VERSION)
@@ -48,8 +48,13 @@ package:
 
 # make bench [BENCH_ARGS="--rounds 4 --configs default --runtimes python3.12"]: the
 # function against the bare SDK, on python3.12 and python3.10 side by side
+# Results in build/bench/ (git-ignored). `make bench-readme` also writes the table into
+# README.md from that run, which must cover both configurations and both runtimes.
 bench: venv system-deps
 	$(PY) -m tools.bench $(BENCH_ARGS)
+
+bench-readme: venv system-deps
+	$(PY) -m tools.bench $(BENCH_ARGS) --readme
 
 # make fuzz [FUZZ_EXAMPLES=12000]: property-based fuzzing of the handler at full size
 fuzz: venv

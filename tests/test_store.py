@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from dmcode.settings import load
+from dmcode.settings import REDIS_NUMBER_OPTIONS, load
 from dmcode.store import MemoryStore, Quota, RedisStore, StoreUnavailable, open_store
 from tests.fixtures.redis import STORE_SLOT, RedisServer, StoreCase
 
@@ -228,3 +228,35 @@ def test_a_frozen_cluster_node_fails_closed(redis_cluster):
     with redis_cluster.owner().frozen(), pytest.raises(StoreUnavailable):
         store.take([Quota("rl:p", 5, 60)])
     store.close()
+
+
+def test_settings_checks_the_numeric_url_options_the_redis_client_parses():
+    """The client is loaded by the first request that needs it, so settings refuses at
+    start what it would refuse then: its numeric query options, kept in step here."""
+    numeric = {
+        name: parse
+        for name, parse in redis.connection.URL_QUERY_ARGUMENT_PARSERS.items()
+        if parse in (int, float)
+    }
+    assert numeric == REDIS_NUMBER_OPTIONS
+
+
+def test_a_redis_store_loads_the_client_only_when_a_request_needs_it(redis_url: str):
+    script = (
+        "import sys\n"
+        "from dmcode.settings import load\n"
+        "from dmcode.store import open_store\n"
+        f"store = open_store(load({{**{BASE_ENV!r}, 'REDIS_URL': {redis_url!r}}}))\n"
+        "assert 'redis' not in sys.modules, 'redis was imported at start'\n"
+        "assert store.consume('used:lazy', 60)\n"
+        "assert 'redis' in sys.modules\n"
+        "store.close()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PYTHONPATH": str(FUNCTION_DIR)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

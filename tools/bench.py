@@ -21,8 +21,14 @@ configured:
 - package size against the SDK's dependencies alone;
 - TCP connections the emulator saw for all of an instance's sends (keep-alive: 1).
 
-Usage: python -m tools.bench [--rounds 2] [--requests 2000] [--out bench/latest.json]
+Results go to build/bench/latest.json and .md (git-ignored: a run leaves the tree
+clean), or where --out says. `--readme` also puts the table into the README, between
+its `bench:start` and `bench:end` markers, with the command line that made it: the
+README changes only on purpose, from a run that measured every configuration.
+
+Usage: python -m tools.bench [--rounds 2] [--requests 2000] [--out build/bench/latest.json]
                              [--runtimes python3.12,python3.10] [--configs default,redis]
+                             [--readme]
 """
 
 from __future__ import annotations
@@ -49,8 +55,11 @@ from tools.bench_runner import Runner
 from tools.bench_samples import Samples
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULT = ROOT / "bench" / "latest.json"
 CACHE = ROOT / "build" / "bench"
+RESULT = CACHE / "latest.json"
+README = ROOT / "README.md"
+README_START = "<!-- bench:start"
+README_END = "<!-- bench:end -->"
 # Generous limits: every send is counted in Redis, none is refused.
 SEND_RATE_LIMITS = "to:100/1h,global:100000000/1d"
 CODE_SECRET = "bench-code-secret-0123456789abcdefghijklmnop"  # noqa: S105
@@ -144,6 +153,14 @@ def measure(
                     mode, env, paths=fc[kind], python=config.python, flags=fc_flags
                 )
                 samples.fc[kind].append(result["cold_s"])
+        cpu: bench_stack.CpuShare = args.cpu
+        for mode in _alternate(round_number, ("project", "sdk")):
+            result = runner.cold(
+                mode, env, paths=fc[mode], python=config.python, flags=fc_flags, cpu=cpu
+            )
+            # Without a cgroup, the CPU the cold start took, as long as it takes at the share.
+            cold = result["cold_s"] if cpu.path is not None else result["cpu_cold"] / cpu.share
+            samples.share[mode].append(cold)
         print(f"  {config.name}: round {round_number + 1}/{args.rounds} done", flush=True)
     return samples
 
@@ -214,7 +231,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=RESULT, help="result file (JSON)")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where packages are kept")
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="also write the table into README.md (every configuration and runtime only)",
+    )
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     args.configs = [name.strip() for name in args.configs.split(",") if name.strip()]
     unknown = set(args.configs) - {"default", "redis"}
     if unknown or not args.configs:
@@ -224,7 +247,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--runtimes takes {' and/or '.join(package.RUNTIMES)}")
     if min(args.rounds, args.requests, args.cold_repeats) < 1 or args.warmup < 0:
         parser.error("--rounds, --requests and --cold-repeats must be at least 1")
+    if args.readme and (
+        set(args.configs) != {"default", "redis"} or set(args.runtimes) != set(package.RUNTIMES)
+    ):
+        # A partial run would drop the other tables from the README.
+        parser.error("--readme needs every configuration and runtime")
     return args
+
+
+def write_readme(path: Path, table: str, argv: Sequence[str]) -> None:
+    """Replaces what lies between the README's bench markers with `table`."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise RuntimeError(f"{path.name} has no {README_START} ... {README_END} markers")
+    command = " ".join(["python -m tools.bench", *(a for a in argv if a != "--readme")])
+    block = f"{README_START}: written by `{command} --readme` -->\n\n{table}\n"
+    path.write_text(text[:start] + block + text[end:], encoding="utf-8")
 
 
 def _result(
@@ -250,8 +289,11 @@ def _result(
             "cold_repeats": args.cold_repeats,
         },
         "emulator": emulator_check,
+        "cpu_share": {"share": args.cpu.share, "method": args.cpu.method},
         "configs": {
-            c.name: bench_report.config_result(c.env, samples[c.name], sizes[c.name])
+            c.name: bench_report.config_result(
+                c.env, samples[c.name], sizes[c.name], args.cpu.share
+            )
             for c in configs
         },
         "seconds": round(seconds, 1),
@@ -278,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         emulator = stack.enter_context(bench_stack.emulator())
         probe = stack.enter_context(bench_stack.WriteProbe().installed())
+        args.cpu = stack.enter_context(bench_stack.CpuShare())
         redis_url = (
             stack.enter_context(bench_stack.redis_server()) if "redis" in args.configs else None
         )
@@ -315,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table)
     print(f"wrote {args.out} in {result['seconds']} s")
+    if args.readme:
+        write_readme(README, table, args.argv)
+        print(f"wrote the table into {README.name}")
     return 0
 
 

@@ -54,6 +54,7 @@ class Runner:
         flags: Sequence[str] = (),
         requests: int = 0,
         warmup: int = 0,
+        cpu: bench_stack.CpuShare | None = None,
     ) -> Child:
         """A fresh instance, returned once it has answered its first send."""
         self._started += 1
@@ -87,6 +88,7 @@ class Runner:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=env,
+                preexec_fn=None if cpu is None or cpu.path is None else cpu.enter,  # noqa: PLW1509
             )
         child = Child(mode, process, spawned, result_file, stderr_file)
         self._expect(child, b"ready\n")

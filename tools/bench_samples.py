@@ -18,6 +18,8 @@ class Samples:
     warm: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {"project": [], "sdk": []}
     )
+    # Cold starts at FC's CPU share, `make package` output as FC runs it (ms).
+    share: dict[str, list[float]] = field(default_factory=lambda: {"project": [], "sdk": []})
     phases: dict[str, list[dict[str, float]]] = field(
         default_factory=lambda: {"project": [], "sdk": []}
     )

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from dmcode.errors import ConfigError
 
@@ -59,6 +59,20 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _AUDIENCE = re.compile(r"^[\x21-\x7e]{1,256}$")
 # What the Redis client reads from REDIS_URL (redis.connection.parse_url).
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+# The query options it parses as numbers and refuses (ValueError) when they are not:
+# its URL_QUERY_ARGUMENT_PARSERS (redis-py 8.1; a test keeps the two in step). They are
+# checked here because the client is loaded only by the first request that needs it.
+REDIS_NUMBER_OPTIONS: dict[str, type[int] | type[float]] = {
+    "db": int,
+    "socket_timeout": float,
+    "socket_connect_timeout": float,
+    "socket_read_size": int,
+    "max_connections": int,
+    "health_check_interval": int,
+    "ssl_min_version": int,
+    "timeout": float,
+    "protocol": int,
+}
 # The role's STS credentials as FC sets them in the environment; rotated while the
 # instance lives, so read on every request (see `role_credentials`).
 ROLE_CREDENTIAL_VARIABLES = (
@@ -274,7 +288,7 @@ def _hex6(color: str) -> str:
 
 
 def _redis_url_problem(url: str) -> str | None:
-    """Why the Redis client would refuse `url` (it raises ValueError at start), if it would."""
+    """Why the Redis client would refuse `url` (ValueError when it is made), if it would."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -283,7 +297,9 @@ def _redis_url_problem(url: str) -> str | None:
     if parts.scheme not in _REDIS_SCHEMES:
         return "must start with redis://, rediss:// or unix://"
     if parts.scheme == "unix":
-        return None if parts.path else "must name the socket's path, like unix:///run/redis.sock"
+        if not parts.path:
+            return "must name the socket's path, like unix:///run/redis.sock"
+        return _redis_options_problem(parts.query)
     if not parts.hostname:
         return "must name a host, like redis://host:6379/0"
     if port == 0:
@@ -291,6 +307,18 @@ def _redis_url_problem(url: str) -> str | None:
     database = parts.path.strip("/")
     if database and not database.isdigit():
         return "must end with a database number, like redis://host:6379/0"
+    return _redis_options_problem(parts.query)
+
+
+def _redis_options_problem(query: str) -> str | None:
+    for name, values in parse_qs(query).items():
+        parse = REDIS_NUMBER_OPTIONS.get(name)
+        if parse is None or not values:
+            continue
+        try:
+            parse(values[0])
+        except ValueError:
+            return "has an option the Redis client cannot read"
     return None
 
 

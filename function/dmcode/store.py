@@ -205,12 +205,20 @@ class RedisStore:
     volatile = False
 
     def __init__(self, url: str, timeout: float = REDIS_TIMEOUT) -> None:
-        # Imported here so that deployments without REDIS_URL never load the client.
+        self._url = url
+        self._timeout = timeout
+        self._switching = threading.Lock()
+        self._cluster = False
+        # The client is made, and redis-py imported (60-90 ms of a cold start, more at
+        # FC's CPU share), by the first request that needs the store: an instance that
+        # serves only /send without SEND_RATE_LIMITS, or health, never loads it.
+        self._connected = False
+
+    def _connect(self) -> None:
         import redis  # noqa: PLC0415
         from redis.backoff import NoBackoff  # noqa: PLC0415
         from redis.retry import Retry  # noqa: PLC0415
 
-        self._url = url
         self._errors = redis.exceptions.RedisError
         self._redirected = redis.exceptions.AskError  # MOVED is an AskError too
         # No client retries: a timed-out INCR may have counted, and a retry would count
@@ -218,19 +226,27 @@ class RedisStore:
         # still follows MOVED and ASK redirects: the node refused, nothing ran.)
         self._options: dict[str, Any] = {
             "decode_responses": True,
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
+            "socket_timeout": self._timeout,
+            "socket_connect_timeout": self._timeout,
             "retry": Retry(NoBackoff(), 0),
         }
-        self._standalone = redis.Redis.from_url(url, **self._options)
+        try:
+            self._standalone = redis.Redis.from_url(self._url, **self._options)
+        except ValueError:
+            # Settings refuses what it knows the client refuses; anything else fails
+            # closed here, like an unreachable store.
+            raise StoreUnavailable() from None
         self._redis: redis.Redis | redis.RedisCluster = self._standalone
-        self._cluster = False
-        self._switching = threading.Lock()
         self._take = self._redis.register_script(_TAKE)
         self._release = self._redis.register_script(_RELEASE)
+        self._connected = True
 
     def _run(self, operation: Callable[[Any], T]) -> T:
         """`operation(client)`, switching to the cluster client on a redirect."""
+        if not self._connected:
+            with self._switching:
+                if not self._connected:
+                    self._connect()
         client = self._redis
         try:
             try:
@@ -284,6 +300,8 @@ class RedisStore:
         return bool(self._run(lambda client: client.set(PREFIX + key, "1", ex=ttl, nx=True)))
 
     def close(self) -> None:
+        if not self._connected:
+            return
         self._redis.close()
         if self._redis is not self._standalone:
             self._standalone.close()
@@ -292,14 +310,9 @@ class RedisStore:
 def open_store(settings: Settings) -> Store:
     """Redis when REDIS_URL is set, else the in-process store if STORE=memory asks for it."""
     if settings.redis_url:
-        try:
-            return RedisStore(settings.redis_url)
-        except ValueError:
-            # Settings checks the URL's shape; the client also parses options in its
-            # query (?socket_timeout=...), and a bad one must not stop the instance.
-            raise ConfigError(
-                [("REDIS_URL", "has an option the Redis client cannot read")]
-            ) from None
+        # Settings has checked the URL the way the client reads it; the client itself
+        # comes with the first request that needs the store.
+        return RedisStore(settings.redis_url)
     if settings.store == "memory":
         return MemoryStore()
     raise ConfigError(
