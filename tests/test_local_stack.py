@@ -75,6 +75,15 @@ BANNER_END = "Ctrl-C stops everything."
 STACK_VARS = ("REAL", "REDIS_URL", "CODE_SECRETS", "SEND_TOKEN", "SEND_TOKENS")
 
 
+def shell_without_stack_settings() -> dict[str, str]:
+    """This shell's environment less what would change what the stack does."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in STACK_VARS and not k.startswith(("DM_", "ALIBABA_CLOUD_"))
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -103,11 +112,7 @@ def start_stack(tmp_path: Path) -> Iterator[object]:
 
     def start(env: dict[str, str]) -> Stack:
         ports = {name: str(free_port()) for name in ("DM_PORT", "FC_PORT", "DEMO_PORT")}
-        base = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in STACK_VARS and not k.startswith(("DM_", "ALIBABA_CLOUD_"))
-        }
+        base = shell_without_stack_settings()
         process = subprocess.Popen(
             [sys.executable, "-m", "local.stack", "--db", str(tmp_path / "dm.sqlite3")],
             cwd=ROOT,
@@ -205,11 +210,7 @@ def read_cmdlines(parent: int) -> list[str]:
 
 
 def test_real_mode_without_any_credentials_says_what_is_missing(tmp_path: Path) -> None:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in STACK_VARS and not k.startswith(("DM_", "ALIBABA_CLOUD_"))
-    }
+    base = shell_without_stack_settings()
     result = subprocess.run(
         [sys.executable, "-m", "local.stack", "--db", str(tmp_path / "dm.sqlite3")],
         cwd=ROOT,
@@ -224,11 +225,7 @@ def test_real_mode_without_any_credentials_says_what_is_missing(tmp_path: Path) 
 
 
 def test_a_port_in_use_stops_the_stack_before_it_starts(tmp_path: Path) -> None:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in STACK_VARS and not k.startswith(("DM_", "ALIBABA_CLOUD_"))
-    }
+    base = shell_without_stack_settings()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
