@@ -2,13 +2,11 @@
 
 import base64
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.fixtures.function import SEND_TOKEN, SENDER, http_event
+from tests.fixtures.runtime import run_fresh
 
 # Points at a closed port: none of these requests may reach DirectMail.
 ENV = {
@@ -20,7 +18,6 @@ ENV = {
     "SEND_TOKENS": f"{SEND_TOKEN},older-token-0123456789",
     "CORS_ALLOW_ORIGINS": "https://app.example.com",
 }
-FUNCTION_DIR = Path(__file__).resolve().parents[1] / "function"
 GOOD = {"to": "user@example.com", "type": "SignIn", "payload": {"code": "123456"}}
 
 
@@ -273,13 +270,7 @@ def test_the_link_rule_is_imported_only_when_link_hosts_are_set():
         "_check_link({'link': 'https://a.example/'}, ('a.example',))\n"
         "assert 'dmcode.links' in sys.modules\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env={"PYTHONPATH": str(FUNCTION_DIR)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_fresh(script)
     assert result.returncode == 0, result.stderr
 
 

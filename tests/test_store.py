@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import redis
@@ -15,8 +12,8 @@ import redis
 from dmcode.settings import REDIS_NUMBER_OPTIONS, load
 from dmcode.store import MemoryStore, Quota, RedisStore, StoreUnavailable, open_store
 from tests.fixtures.redis import STORE_SLOT, RedisServer, StoreCase
+from tests.fixtures.runtime import run_fresh
 
-FUNCTION_DIR = Path(__file__).resolve().parents[1] / "function"
 BASE_ENV = {
     "DM_ACCOUNT_NAME": "noreply@mail.example.com",
     "CODE_SECRETS": "store-test-secret-0123456789-abcdefgh",
@@ -177,13 +174,7 @@ def test_the_redis_client_is_imported_only_when_redis_is_configured():
         f"open_store(load({{**{BASE_ENV!r}, 'STORE': 'memory'}}))\n"
         "assert 'redis' not in sys.modules, 'redis was imported'\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env={"PYTHONPATH": str(FUNCTION_DIR)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_fresh(script)
     assert result.returncode == 0, result.stderr
 
 
@@ -252,11 +243,5 @@ def test_a_redis_store_loads_the_client_only_when_a_request_needs_it(redis_url: 
         "assert 'redis' in sys.modules\n"
         "store.close()\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env={"PYTHONPATH": str(FUNCTION_DIR)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_fresh(script)
     assert result.returncode == 0, result.stderr
