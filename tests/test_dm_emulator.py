@@ -26,6 +26,7 @@ from darabonba.exceptions import UnretryableException
 from darabonba.request import DaraRequest
 from darabonba.runtime import RuntimeOptions
 
+from local import acs3
 from local.dm_emulator import SERVICE_UNAVAILABLE, Emulator, ForcedError, KeyPair
 from local.dm_emulator.__main__ import key_pair
 from local.dm_emulator.signing import rpc_signature
@@ -305,6 +306,22 @@ def test_a_replayed_v3_request_is_refused(emulator: Emulator) -> None:
 
     assert first[0] == 200
     assert (second[0], json.loads(second[2])["Code"]) == (400, "SignatureNonceUsed")
+
+
+def test_a_nonce_is_refused_for_15_minutes_and_forgotten_after() -> None:
+    now = [1_000_000.0]
+    verifier = acs3.Verifier({"id": KeyPair("secret")}, clock=lambda: now[0])
+    verifier.check_fresh("id", now[0], "first")
+    for second in range(1, 901):
+        now[0] += 1
+        verifier.check_fresh("id", now[0], f"nonce-{second}")
+
+    with pytest.raises(acs3.Rejected) as replayed:
+        verifier.check_fresh("id", now[0], "nonce-1")
+    now[0] += 1
+    verifier.check_fresh("id", now[0], "first")
+
+    assert replayed.value.reason is acs3.Reason.NONCE_USED
 
 
 def test_alibabas_documented_hmac_sha1_example_verifies() -> None:
