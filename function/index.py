@@ -34,7 +34,6 @@ with _kept_for_good():
     import base64
     import binascii
     import json
-    import logging
     import uuid
     from collections.abc import Callable, Iterable
     from http import HTTPStatus
@@ -67,7 +66,7 @@ def initialize(context: Any) -> None:
         _api = Api(build(configured, problems, CODE_DIR))
     except ConfigError as error:
         # Logged once per instance; every request then answers config_error.
-        logs.event("config_error", logging.ERROR, variables=error.variables, problems=error.summary)
+        logs.event("config_error", logs.ERROR, variables=error.variables, problems=error.summary)
         _api = Api(None, error, configured.base_path)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import math
 import os
 import re
@@ -40,6 +39,7 @@ from tests.fixtures.function import SEND_TOKEN, Context, http_event
 from tests.fixtures.logs import (
     Secrets,
     full_addresses,
+    function_lines,
     mask_line,
     violations,
 )
@@ -128,17 +128,6 @@ class Tally:
 TALLY = Tally()
 
 
-class Lines(logging.Handler):
-    """The function's log records, to check one line per request and no unexpected error."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def report(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
@@ -154,7 +143,7 @@ def report(request: pytest.FixtureRequest) -> Iterator[None]:
             )
 
 
-def started(start_function: Any, emulator: Any, **extra: str) -> Iterator[Lines]:
+def started(start_function: Any, emulator: Any, **extra: str) -> Iterator[list[str]]:
     start_function(
         {
             "DM_ACCOUNT_NAME": SENDER,
@@ -171,11 +160,8 @@ def started(start_function: Any, emulator: Any, **extra: str) -> Iterator[Lines]
             **extra,
         }
     )
-    lines = Lines()
-    logger = logging.getLogger("dmcode")
-    logger.addHandler(lines)
-    yield lines
-    logger.removeHandler(lines)
+    with function_lines() as lines:
+        yield lines
 
 
 @pytest.fixture
@@ -205,22 +191,26 @@ def fn_one_per_mailbox(start_function, emulator):
     yield from started(start_function, emulator, RATE_LIMITS="to:1/1d")
 
 
-def handle(lines: Lines, event: bytes) -> tuple[Any, str]:
+def handle(lines: list[str], event: bytes) -> tuple[Any, str]:
     """Calls the handler as FC does; checks it logged exactly one line and no surprise."""
     TALLY.requests += 1
     request_id = f"fuzz-{TALLY.requests}"
-    lines.records.clear()
+    lines.clear()
     result = index.handler(event, Context(request_id=request_id))
-    names = [record.getMessage() for record in lines.records]
+    logged = [json.loads(line) for line in lines]
+    names = [record["event"] for record in logged]
     assert "unexpected_error" not in names
-    mine = [r for r in lines.records if getattr(r, "fields", {}).get("requestId") == request_id]
+    mine = [
+        line
+        for line, record in zip(lines, logged, strict=True)
+        if record.get("requestId") == request_id
+    ]
     assert len(mine) == 1, names
-    # The line as the function's own handler writes it to stdout: one line of JSON that
-    # UTF-8 can hold (a write that fails loses the line), without a full address.
-    (stdout,) = [h for h in logging.getLogger("dmcode").handlers if getattr(h, "dmcode", False)]
-    line = stdout.format(mine[0])
+    # The line as the function writes it to stdout: one line of JSON that UTF-8 can hold
+    # (a write that fails loses the line), without a full address.
+    (line,) = mine
     line.encode("utf-8")
-    assert "\n" not in line and json.loads(line)["requestId"] == request_id
+    assert "\n" not in line
     assert not full_addresses(line), line
     return result, request_id
 
@@ -911,10 +901,8 @@ def guarded(start_function, emulator, captcha, dns_server):
             "DNS_NAMESERVERS": dns_server.nameserver,
         }
     )
-    lines = Lines()
-    logging.getLogger("dmcode").addHandler(lines)
-    yield lines, captcha
-    logging.getLogger("dmcode").removeHandler(lines)
+    with function_lines() as lines:
+        yield lines, captcha
 
 
 GUARDED_DOMAINS = st.sampled_from(

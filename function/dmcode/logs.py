@@ -1,5 +1,9 @@
 """One JSON line per request on stdout, and the SDK's loggers silenced.
 
+FC keeps what a function writes to stdout as its log. Lines are written here directly
+rather than through the logging module: a LogRecord, the handler chain and its lock
+were two thirds of what a log line cost, and the line is on every request.
+
 The SDK's `darabonba-core` logger is set to DEBUG with a handler of its own, and with
 `DEBUG=sdk` in the environment it dumps whole requests (address and code included). The
 function takes it and its siblings over at start, so nothing they print can escape.
@@ -7,66 +11,31 @@ function takes it and its siblings over at start, so nothing they print can esca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
+DEBUG, INFO, WARNING, ERROR = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
+_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
+_LEVELS = {name: level for level, name in _NAMES.items()}
 _SDK_LOGGERS = ("darabonba-core", "alibabacloud-tea", "credentials")
-_LOGGER = logging.getLogger("dmcode")
 
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "event": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if fields:
-            line.update(fields)
-        text = json.dumps(line, ensure_ascii=False, separators=(",", ":"))
-        if not text.isascii() and _unwritable(text):
-            # A lone surrogate (a crafted event's method, say) has no UTF-8 form: the
-            # write would fail and the line be lost. Escaped, it is kept.
-            text = json.dumps(line, separators=(",", ":"))
-        return text
-
-
-def _unwritable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever sys.stdout is at the time, so a replaced stdout (a test's
-    capture, a runtime's redirect) still receives the lines."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stdout
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
+_threshold = INFO
+# One line, one write: threads of one instance (FC 2.0) never interleave their lines.
+_writing = threading.Lock()
 
 
 def setup(level: str = "INFO") -> None:
-    """Idempotent: FC may call initialize again after a failed start."""
-    if not any(getattr(h, "dmcode", False) for h in _LOGGER.handlers):
-        handler = _StdoutHandler()
-        handler.setFormatter(_JsonFormatter())
-        handler.dmcode = True  # type: ignore[attr-defined]
-        _LOGGER.addHandler(handler)
-    _LOGGER.setLevel(level)
-    _LOGGER.propagate = False
+    """`level`: LOG_LEVEL's name (settings checks it). Idempotent: FC may call
+    initialize again after a failed start."""
+    global _threshold
+    _threshold = _LEVELS[level]
     silence_sdk()
 
 
@@ -78,17 +47,49 @@ def silence_sdk() -> None:
         logger.setLevel(logging.CRITICAL + 1)
 
 
-def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Logs `name` with `fields`; callers pass only values safe to keep (masked, coded).
+def line(name: str, level: int, fields: Mapping[str, Any]) -> str:
+    """The JSON text of one line (no newline): `time` (UTC, ms), `level`, `event`, then
+    `fields` but those that are None."""
+    now = time.time()
+    record: dict[str, Any] = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        + f".{int(now % 1 * 1000):03d}Z",
+        "level": _NAMES.get(level, str(level)),
+        "event": name,
+    }
+    record.update((key, value) for key, value in fields.items() if value is not None)
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii() and _unwritable(text):
+        # A lone surrogate (a crafted event's method, say) has no UTF-8 form: the write
+        # would fail and the line be lost. Escaped, it is kept.
+        text = json.dumps(record, separators=(",", ":"))
+    return text
 
-    The record is made directly: Logger.log would also walk the stack for the caller's
-    file and line, which no line prints, and that is half its cost on every request.
-    """
-    if not _LOGGER.isEnabledFor(level):
+
+def _unwritable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def event(name: str, level: int = INFO, **fields: Any) -> None:
+    """Writes `name` with `fields` to stdout (whatever sys.stdout is at the time, so a
+    runtime's redirect or a test's capture receives it); callers pass only values safe
+    to keep (masked, coded). Never raises: a line that cannot be written is reported
+    on stderr, as the logging module does."""
+    if level < _threshold:
         return
-    kept = {k: v for k, v in fields.items() if v is not None}
-    record = _LOGGER.makeRecord(_LOGGER.name, level, "", 0, name, (), None, extra={"fields": kept})
-    _LOGGER.handle(record)
+    text = line(name, level, fields)
+    try:
+        with _writing:
+            out = sys.stdout
+            out.write(text + "\n")
+            out.flush()
+    except (OSError, ValueError) as error:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"dmcode: a log line was lost: {type(error).__name__}\n")
 
 
 def unexpected(request_id: str) -> None:
@@ -99,7 +100,7 @@ def unexpected(request_id: str) -> None:
     where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in frames[-3:]]
     event(
         "unexpected_error",
-        logging.ERROR,
+        ERROR,
         requestId=request_id,
         error=type(error).__name__ if error else None,
         where=where,

@@ -29,7 +29,6 @@ of the newest token, and a token issued later than the one it names is not "repl
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -108,7 +107,7 @@ class VerificationFlow:
                 self.limiter.refund_recipient(to)
             except StoreUnavailable:
                 # DM's own answer says more than the store's: the caller gets that.
-                logs.event("refund_failed", logging.WARNING, reason="store_unavailable")
+                logs.event("refund_failed", logs.WARNING, reason="store_unavailable")
             raise
         # Only now does the new token replace the previous one: the mail is on its way.
         pointer = _pointer(ticket.issued_at, ticket.token_ref)
@@ -118,7 +117,7 @@ class VerificationFlow:
         except StoreUnavailable:
             # The user holds the code: the token must reach them. Until the store
             # records it, the previous token is not refused either.
-            logs.event("pointer_not_saved", logging.WARNING, reason="store_unavailable")
+            logs.event("pointer_not_saved", logs.WARNING, reason="store_unavailable")
         return {"token": token, "expiresIn": ttl, "resendIn": self.limiter.resend_in}
 
     def check(self, token: str, code: str) -> dict[str, object]:
