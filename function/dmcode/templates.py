@@ -9,6 +9,7 @@ only substitution.
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import re
@@ -39,6 +40,8 @@ BUILTIN_FALLBACK_LOCALE = "en"
 _FIELDS = ("usageType", "locale", "subject", "content", "text")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _SHOWN = 40
+# Choices of a template kept per set, by (type, caller's tags).
+_CHOICES_KEPT = 512
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,9 @@ class TemplateSet:
     ) -> None:
         self.default_locale = default_locale
         self.source = source
+        # The choice depends only on the type and the tags, and walks every template of
+        # the type for each tag: a few callers' languages cover nearly every request.
+        self._choose = functools.lru_cache(maxsize=_CHOICES_KEPT)(self._choose_uncached)
         self.brand = brand or Brand()
         self._by_type: dict[str, list[_Entry]] = {}
         for entry in entries:
@@ -188,7 +194,7 @@ class TemplateSet:
             )
         )
 
-    def _find(self, usage_type: str, wanted: list[str]) -> _Entry | None:
+    def _find(self, usage_type: str, wanted: Sequence[str]) -> _Entry | None:
         entries = self._by_type.get(usage_type, [])
         for tag in [*wanted, self.default_locale]:
             entry = _in_locale(entries, locale_key(tag))
@@ -197,7 +203,9 @@ class TemplateSet:
         return next((entry for entry in entries if entry.key is None), None)
 
     def _entry(self, usage_type: str, locale: Locales) -> _Entry:
-        wanted = _wanted(locale)
+        return self._choose(usage_type, tuple(_wanted(locale)))
+
+    def _choose_uncached(self, usage_type: str, wanted: tuple[str, ...]) -> _Entry:
         if usage_type in TYPES:
             entry = self._find(usage_type, wanted)
             if entry is not None:
