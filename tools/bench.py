@@ -154,13 +154,16 @@ def measure(
                 )
                 samples.fc[kind].append(result["cold_s"])
         cpu: bench_stack.CpuShare = args.cpu
-        for mode in _alternate(round_number, ("project", "sdk")):
-            result = runner.cold(
-                mode, env, paths=fc[mode], python=config.python, flags=fc_flags, cpu=cpu
-            )
-            # Without a cgroup, the CPU the cold start took, as long as it takes at the share.
-            cold = result["cold_s"] if cpu.path is not None else result["cpu_cold"] / cpu.share
-            samples.share[mode].append(cold)
+        # As many as the other cold starts: one pair a round swung by 10% either way.
+        for repeat in range(args.cold_repeats):
+            for mode in _alternate(round_number + repeat, ("project", "sdk")):
+                result = runner.cold(
+                    mode, env, paths=fc[mode], python=config.python, flags=fc_flags, cpu=cpu
+                )
+                # Without a cgroup, the CPU the cold start took, as long as it takes at
+                # the share.
+                cold = result["cold_s"] if cpu.path is not None else result["cpu_cold"] / cpu.share
+                samples.share[mode].append(cold)
         print(f"  {config.name}: round {round_number + 1}/{args.rounds} done", flush=True)
     return samples
 
