@@ -1,7 +1,5 @@
 """The demo page in headless Chromium: the public flow across two real origins."""
 
-import re
-
 import pytest
 
 from dmcode.builtin import languages as builtin_languages
@@ -13,7 +11,7 @@ from tests.fixtures.captcha import (
     SCENE_ID,
     SITE_KEY,
 )
-from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.emulator import dm_variables, mailed_code
 
 pytestmark = pytest.mark.browser
 
@@ -40,10 +38,7 @@ def stack(emulator, start_runtime, demo):
     page_server = demo(inbox=emulator.url)
     runtime = start_runtime(
         env={
-            "DM_ACCOUNT_NAME": SENDER,
-            "DM_ENDPOINT": emulator.url,
-            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            **dm_variables(emulator),
             "CODE_SECRETS": CODE_SECRET,
             "STORE": "memory",
             "CORS_ALLOW_ORIGINS": page_server.url,
@@ -55,9 +50,7 @@ def stack(emulator, start_runtime, demo):
 
 def code_sent_to(emulator, address: str) -> str:
     (message,) = emulator.sent(to=address)
-    match = re.search(r"\b(\d{6})\b", message.text)
-    assert match, message.text
-    return match.group(1)
+    return mailed_code(message)
 
 
 def test_demo_page_completes_the_flow_against_the_function_on_another_origin(
@@ -151,10 +144,7 @@ def test_demo_page_completes_the_flow_with_the_human_check_on(
         check = {"CAPTCHA_SECRET": CAPTCHA_SECRET}
     runtime = start_runtime(
         env={
-            "DM_ACCOUNT_NAME": SENDER,
-            "DM_ENDPOINT": emulator.url,
-            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            **dm_variables(emulator),
             "CODE_SECRETS": CODE_SECRET,
             "STORE": "memory",
             "CORS_ALLOW_ORIGINS": page_server.url,

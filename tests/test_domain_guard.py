@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.emulator import dm_variables
 from tests.fixtures.function import SEND_TOKEN
 
 
@@ -30,10 +30,7 @@ def zone(dns_server):
 @pytest.fixture
 def env(emulator, dns_server):
     return {
-        "DM_ACCOUNT_NAME": SENDER,
-        "DM_ENDPOINT": emulator.url,
-        "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-        "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+        **dm_variables(emulator),
         "CODE_SECRETS": "domain-guard-code-secret-0123456789abcdef",
         "STORE": "memory",
         "SEND_TOKENS": SEND_TOKEN,

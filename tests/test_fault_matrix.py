@@ -25,7 +25,7 @@ import pytest
 
 from dmcode import mailer
 from local.dm_emulator import SERVICE_UNAVAILABLE, THROTTLING, Emulator
-from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.emulator import dm_variables
 from tests.fixtures.function import SEND_TOKEN, Context
 
 BUDGET_MS = 1000
@@ -223,10 +223,7 @@ def world(emulator) -> Iterator[World]:
     yield World(
         emulator,
         {
-            "DM_ACCOUNT_NAME": SENDER,
-            "DM_ENDPOINT": emulator.url,
-            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            **dm_variables(emulator),
             "DM_TIMEOUT_MS": str(BUDGET_MS),
             "SEND_TOKENS": SEND_TOKEN,
             "CODE_SECRETS": FLOW_SECRET,

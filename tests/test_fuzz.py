@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 import index
 from dmcode.templates import TYPES
 from tests.fixtures.captcha import CAPTCHA_SECRET, PAGE
-from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.emulator import dm_variables
 from tests.fixtures.function import SEND_TOKEN, Context, http_event
 from tests.fixtures.logs import (
     Secrets,
@@ -146,10 +146,7 @@ def report(request: pytest.FixtureRequest) -> Iterator[None]:
 def started(start_function: Any, emulator: Any, **extra: str) -> Iterator[list[str]]:
     start_function(
         {
-            "DM_ACCOUNT_NAME": SENDER,
-            "DM_ENDPOINT": emulator.url,
-            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            **dm_variables(emulator),
             "DM_TIMEOUT_MS": "2000",
             "SEND_TOKENS": SEND_TOKEN,
             "SEND_LINK_HOSTS": LINK_HOST,
@@ -886,10 +883,7 @@ def guarded(start_function, emulator, captcha, dns_server):
     zone.servfail.add("servfail.example")
     start_function(
         {
-            "DM_ACCOUNT_NAME": SENDER,
-            "DM_ENDPOINT": emulator.url,
-            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            **dm_variables(emulator),
             "CODE_SECRETS": FLOW_SECRET,
             "STORE": "memory",
             "RATE_LIMITS": "to:1000000/60s,ip:1000000/1h,global:1000000/1d",

@@ -22,12 +22,11 @@ from tests.fixtures.captcha import (
     SITE_KEY,
 )
 from tests.fixtures.emulator import (
-    DEV_KEY_ID,
-    DEV_KEY_SECRET,
     SENDER,
     STS_KEY_ID,
     STS_KEY_SECRET,
     STS_TOKEN,
+    dm_variables,
 )
 from tests.fixtures.function import SEND_TOKEN, Context
 from tests.fixtures.runtime import FUNCTION_DIR
@@ -56,10 +55,7 @@ def provider_env(provider, captcha):
 @pytest.fixture
 def base_env(emulator):
     return {
-        "DM_ACCOUNT_NAME": SENDER,
-        "DM_ENDPOINT": emulator.url,
-        "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-        "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+        **dm_variables(emulator),
         "CODE_SECRETS": "human-check-code-secret-0123456789abcdef",
         "STORE": "memory",
         "CORS_ALLOW_ORIGINS": PAGE,

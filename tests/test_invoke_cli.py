@@ -14,12 +14,11 @@ import pytest
 from local.dm_emulator import Emulator
 from local.fc_runtime import Credentials, Runtime
 from tests.fixtures.emulator import (
-    DEV_KEY_ID,
-    DEV_KEY_SECRET,
     SENDER,
     STS_KEY_ID,
     STS_KEY_SECRET,
     STS_TOKEN,
+    dm_variables,
 )
 from tests.fixtures.runtime import FUNCTION_DIR, ROOT, SAMPLE_DIR, StartRuntime
 
@@ -163,10 +162,7 @@ def function(start_runtime: StartRuntime, emulator: Emulator) -> Runtime:
     return start_runtime(
         FUNCTION_DIR,
         {
-            "DM_ACCOUNT_NAME": SENDER,
-            "DM_ENDPOINT": emulator.url,
-            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+            **dm_variables(emulator),
             "SEND_TOKENS": TOKEN,
         },
         service="svc",

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from local.dm_emulator import Emulator
-from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.emulator import dm_variables
 from tests.fixtures.function import Function
 
 pytestmark = pytest.mark.browser
@@ -56,11 +56,8 @@ def installed_families() -> str:
 def fn(start_function: Callable[..., Function], emulator: Emulator) -> Function:
     return start_function(
         {
-            "DM_ACCOUNT_NAME": SENDER,
+            **dm_variables(emulator),
             "DM_FROM_ALIAS": "Example",
-            "DM_ENDPOINT": emulator.url,
-            "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-            "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
             "DM_TIMEOUT_MS": "2000",
             "SEND_TOKENS": "browser-test-send-token-0123456789",
         }

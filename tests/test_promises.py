@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 
 import pytest
 
@@ -17,7 +16,7 @@ from dmcode.errors import NotSent
 from dmcode.settings import load
 from dmcode.store import RedisStore
 from dmcode.verification import VerificationFlow
-from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.emulator import SENDER, dm_variables, mailed_code
 from tests.fixtures.function import SEND_TOKEN, http_event
 from tests.fixtures.redis import Clock, RedisServer
 from tests.test_fault_matrix import FakeDM
@@ -31,21 +30,12 @@ IP = "198.51.100.7"
 @pytest.fixture
 def env(emulator):
     return {
-        "DM_ACCOUNT_NAME": SENDER,
-        "DM_ENDPOINT": emulator.url,
-        "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-        "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+        **dm_variables(emulator),
         "DM_TIMEOUT_MS": "2000",
         "CODE_SECRETS": SECRET,
         "STORE": "memory",
         "SEND_TOKENS": SEND_TOKEN,
     }
-
-
-def code_in(emulator, to: str) -> str:
-    match = re.search(r"\b(\d{6})\b", emulator.sent(to=to)[0].text or "")
-    assert match is not None
-    return match.group(1)
 
 
 # -- the per-address budget comes back only when DM certainly sent nothing ----------
@@ -206,7 +196,7 @@ def test_a_code_sent_as_a_number_keeps_its_leading_zero(start_function, env, emu
     for n in range(300):
         to = f"zero{n}@example.com"
         token = fn.call("POST", "/verifications", {"to": to}).body["token"]
-        code = code_in(emulator, to)
+        code = mailed_code(emulator.sent(to=to)[0])
         if code.startswith("0"):
             break
     else:
@@ -220,7 +210,9 @@ def test_a_wrong_numeric_code_is_still_wrong(start_function, env, emulator):
     fn = start_function(env)
     token = fn.call("POST", "/verifications", {"to": TO}).body["token"]
     checked = fn.call(
-        "POST", "/verifications/check", {"token": token, "code": int(wrong(code_in(emulator, TO)))}
+        "POST",
+        "/verifications/check",
+        {"token": token, "code": int(wrong(mailed_code(emulator.sent(to=TO)[0])))},
     )
     assert (checked.status, checked.code) == (400, "invalid_code")
 

@@ -14,6 +14,7 @@ from tests.fixtures.emulator import (
     STS_KEY_ID,
     STS_KEY_SECRET,
     STS_TOKEN,
+    dm_variables,
 )
 from tests.fixtures.function import SEND_TOKEN, Context
 
@@ -30,11 +31,8 @@ LOGTO_BODY = {
 @pytest.fixture
 def env(emulator):
     return {
-        "DM_ACCOUNT_NAME": SENDER,
+        **dm_variables(emulator),
         "DM_FROM_ALIAS": "Example",
-        "DM_ENDPOINT": emulator.url,
-        "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-        "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
         "DM_TIMEOUT_MS": "2000",
         "SEND_TOKENS": f"{SEND_TOKEN},{OLD_TOKEN}",
     }

@@ -1,12 +1,10 @@
 """The public flow over HTTP: validation, locale, client IP, CORS, and how its budgets
 stay apart from /send's, against the DM emulator and a real redis-server."""
 
-import re
-
 import jwt
 import pytest
 
-from tests.fixtures.emulator import DEV_KEY_ID, DEV_KEY_SECRET, SENDER
+from tests.fixtures.emulator import dm_variables, mailed_code
 from tests.fixtures.function import SEND_TOKEN
 
 ORIGIN = "https://app.example.com"
@@ -16,10 +14,7 @@ TO = "visitor@example.com"
 @pytest.fixture
 def env(emulator):
     return {
-        "DM_ACCOUNT_NAME": SENDER,
-        "DM_ENDPOINT": emulator.url,
-        "DM_ACCESS_KEY_ID": DEV_KEY_ID,
-        "DM_ACCESS_KEY_SECRET": DEV_KEY_SECRET,
+        **dm_variables(emulator),
         "DM_TIMEOUT_MS": "2000",
         "CODE_SECRETS": "api-test-code-secret-0123456789abcdef",
         "STORE": "memory",
@@ -33,20 +28,13 @@ def fn(start_function, env):
     return start_function(env)
 
 
-def code_in(emulator, to: str = TO) -> str:
-    message = emulator.sent(to=to)[0]
-    match = re.search(r"\b(\d{6})\b", message.text or "")
-    assert match is not None
-    return match.group(1)
-
-
 def test_start_and_check_answer_the_contract(fn, emulator):
     started = fn.call("POST", "/verifications", {"to": "Visitor@EXAMPLE.com"}, {"Origin": ORIGIN})
     assert started.status == 202
     assert set(started.body) == {"token", "expiresIn", "resendIn"}
     assert started.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert len(emulator.sent(to="Visitor@example.com")) == 1
-    code = code_in(emulator, "Visitor@example.com")
+    code = mailed_code(emulator.sent(to="Visitor@example.com")[0])
     assert code not in started.body["token"]
     checked = fn.call(
         "POST", "/verifications/check", {"token": started.body["token"], "code": code}
