@@ -63,24 +63,32 @@ def test_under_dm_throttling_refused_sends_are_answered_and_accepted_ones_sent_o
     assert (report.lost, report.unasked, report.doubled, report.errors) == (0, 0, 0, 0)
 
 
-@pytest.fixture(scope="module")
-def limit_cases(request, redis_server, tmp_path_factory):
-    if not redis_server.running:
-        redis_server.start()
-    redis_server.flush()
+def limits_on(request, url, flush, workdir, label=""):
+    """The global and per-address limit cases on one store, from an empty one; keyed by
+    the rule's scope (`global`, `to`)."""
+    flush()
     cases = load.run_limits(
-        redis_server.url,
-        tmp_path_factory.mktemp("limits"),
+        url,
+        workdir,
         clients=LOAD_CLIENTS * 2,
         starts=max(100, LOAD_SENDS // 2),
         global_limit=37,
         addresses=40,
         repeats=8,
-        flush=redis_server.flush,
+        flush=flush,
     )
-    redis_server.flush()
-    show(request.config, *(load.describe_limits(case) for case in cases))
+    flush()
+    show(request.config, *(f"{label}{load.describe_limits(case)}" for case in cases))
     return {case.rule.split(":")[0]: case for case in cases}
+
+
+@pytest.fixture(scope="module")
+def limit_cases(request, redis_server, tmp_path_factory):
+    if not redis_server.running:
+        redis_server.start()
+    return limits_on(
+        request, redis_server.url, redis_server.flush, tmp_path_factory.mktemp("limits")
+    )
 
 
 def test_global_limit_sends_exactly_n_across_two_runtimes_on_one_redis(limit_cases):
@@ -102,20 +110,13 @@ def test_per_address_limit_sends_exactly_one_per_address_across_two_runtimes(lim
 def cluster_limit_cases(request, redis_cluster, tmp_path_factory):
     """The same limits on a Redis Cluster of three masters, reached through a node that
     does not hold the store's slot (direct-connection mode: the function follows MOVED)."""
-    redis_cluster.flush()
-    cases = load.run_limits(
+    return limits_on(
+        request,
         redis_cluster.redirecting_url,
+        redis_cluster.flush,
         tmp_path_factory.mktemp("cluster-limits"),
-        clients=LOAD_CLIENTS * 2,
-        starts=max(100, LOAD_SENDS // 2),
-        global_limit=37,
-        addresses=40,
-        repeats=8,
-        flush=redis_cluster.flush,
+        label="cluster ",
     )
-    redis_cluster.flush()
-    show(request.config, *(f"cluster {load.describe_limits(case)}" for case in cases))
-    return {case.rule.split(":")[0]: case for case in cases}
 
 
 def test_global_limit_sends_exactly_n_across_two_runtimes_on_a_redis_cluster(
